@@ -1,0 +1,268 @@
+package spec
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const validHeader = `apiVersion: etcdboot/v1
+name: demo
+`
+
+const threeMembers = `members:
+  - name: etcd1
+    ips: [10.0.0.1]
+  - name: etcd2
+    ips: [10.0.0.2]
+  - name: etcd3
+    ips: [10.0.0.3]
+`
+
+func TestExamplesLoad(t *testing.T) {
+	files, err := filepath.Glob("../examples/*/cluster.yaml")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("want at least 4 examples, got %v (%v)", files, err)
+	}
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			c, rep, err := LoadCluster(f)
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			if len(rep.Problems) != 0 {
+				t.Errorf("unexpected warnings:\n%s", rep)
+			}
+			if c.Size() < 1 {
+				t.Errorf("size %d", c.Size())
+			}
+		})
+	}
+}
+
+func TestClassicExampleMatchesManualProcedure(t *testing.T) {
+	c, _, err := LoadCluster("../examples/three-node-static/cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Etcd.HeartbeatInterval.Std(); got != 100*time.Millisecond {
+		t.Errorf("heartbeat %v", got)
+	}
+	if got := c.Etcd.ElectionTimeout.Std(); got != 500*time.Millisecond {
+		t.Errorf("election %v", got)
+	}
+	if c.Etcd.SnapshotCount != 5000 || c.PKI.KeyAlgorithm != KeyRSA || c.PKI.KeySize != 2048 || c.PKI.Expiry.Std() != 87600*time.Hour {
+		t.Errorf("tuning/pki %+v %+v", c.Etcd, c.PKI)
+	}
+	want := []string{"192.168.2.51", "192.168.2.52", "192.168.2.53"}
+	for i, m := range c.Members {
+		if m.IPs[0] != want[i] {
+			t.Errorf("member %d ip %s", i, m.IPs[0])
+		}
+	}
+}
+
+func TestDefaultsAreEtcds(t *testing.T) {
+	c, _, err := ParseCluster("c.yaml", []byte(validHeader+threeMembers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Token != "demo" || c.Discovery.Mode != DiscoveryStatic || c.PKI.KeyAlgorithm != KeyECDSA || c.PKI.KeySize != 256 {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.Etcd.HeartbeatInterval != 0 || c.Etcd.EffectiveHeartbeat() != 100*time.Millisecond || c.Etcd.EffectiveElectionTimeout() != time.Second {
+		t.Errorf("tuning defaults must be left to etcd: %+v", c.Etcd)
+	}
+}
+
+// TestValidationMessages asserts the exact file:line:col message of every check.
+func TestValidationMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"unknown key with suggestion", validHeader + "etcd:\n  heartbeatIntervall: 100ms\n" + threeMembers,
+			[]string{`c.yaml:4:3: etcd.heartbeatIntervall: unknown key (did you mean "heartbeatInterval"?); valid keys here: autoCompactionMode, autoCompactionRetention, clientPort, configFormat, dataDir, electionTimeout, heartbeatInterval, metricsPort, peerPort, quotaBackendBytes, snapshotCount, version`}},
+		{"election below 5x heartbeat", validHeader + "etcd:\n  heartbeatInterval: 100ms\n  electionTimeout: 400ms\n" + threeMembers,
+			[]string{`c.yaml:5:20: etcd.electionTimeout: 400ms is less than 5 x heartbeatInterval (100ms); etcd refuses that, use at least 500ms`}},
+		{"duplicate name and ip", validHeader + "members:\n  - name: a\n    ips: [10.0.0.1]\n  - name: a\n    ips: [10.0.0.1]\n  - name: c\n    ips: [10.0.0.3]\n",
+			[]string{
+				`c.yaml:6:11: members[1].name: "a" is also the name of members[0]; names must be unique`,
+				`c.yaml:7:11: members[1].ips[0]: 10.0.0.1 is also an address of members[0]; addresses must be unique`,
+			}},
+		{"even member count warns", validHeader + "members:\n  - name: a\n    ips: [10.0.0.1]\n  - name: b\n    ips: [10.0.0.2]\n",
+			[]string{`c.yaml:3:1: warning: members: cluster size 2 is even: it tolerates no more failures than 1 members; use an odd size`}},
+		{"bad cidr", validHeader + threeMembers + "firewall:\n  clientCIDRs: [10.0.0.0/33]\n",
+			[]string{`c.yaml:11:17: firewall.clientCIDRs[0]: "10.0.0.0/33" is not a CIDR; write e.g. 10.0.0.0/16`}},
+		{"cluster too large", validHeader + "autoscaling:\n  size: 11\n  subnets: [10.0.0.0/24]\n  domain: e.example\n  seeds: [10.0.0.5]\n",
+			[]string{`c.yaml:4:9: autoscaling.size: cluster size 11 is outside 1..9; etcd clusters have 1, 3, 5 or 7 members`}},
+		{"no members", validHeader,
+			[]string{`c.yaml:1:1: members: is empty; list the members (name and ips) or add an autoscaling section`}},
+		{"wrong type", validHeader + "etcd:\n  snapshotCount: lots\n" + threeMembers,
+			[]string{`c.yaml:4:18: etcd.snapshotCount: want a whole number of at least 0, got "lots"`}},
+		{"bad duration", validHeader + "etcd:\n  electionTimeout: soon\n" + threeMembers,
+			[]string{`c.yaml:4:20: etcd.electionTimeout: "soon" is not a duration; write e.g. 100ms, 87600h or 3650d`}},
+		{"bad ip and mac", validHeader + "members:\n  - name: a\n    ips: [10.0.0.300]\n    mac: zz\n",
+			[]string{
+				`c.yaml:5:11: members[0].ips[0]: "10.0.0.300" is not an IP address`,
+				`c.yaml:6:10: members[0].mac: "zz" is not a MAC address; write e.g. 52:54:00:aa:bb:01`,
+			}},
+		{"dns mode without domain", validHeader + "discovery:\n  mode: dns\n" + threeMembers,
+			[]string{`c.yaml:3:1: discovery.dns.domain: is missing; dns discovery needs the SRV domain, e.g. etcd.example.internal`}},
+		{"etcd discovery on 3.5", validHeader + "etcd:\n  version: 3.5.17\ndiscovery:\n  mode: etcd\n  etcd:\n    endpoints: [https://10.0.0.9:2379]\n" + threeMembers,
+			[]string{`c.yaml:6:9: discovery.mode: etcd v3 discovery needs etcd 3.6 or later (etcd.version is 3.5.17); use dns or static discovery, or upgrade`}},
+		{"members and autoscaling", validHeader + threeMembers + "autoscaling:\n  size: 3\n  subnets: [10.0.0.0/24]\n  domain: e.example\n",
+			[]string{`c.yaml:10:1: autoscaling: is set together with members; list members when you know them, or describe an autoscaling group, not both`}},
+		{"rsa key size", validHeader + threeMembers + "pki:\n  keyAlgorithm: rsa\n  keySize: 1024\n",
+			[]string{`c.yaml:12:12: pki.keySize: 1024 is not an RSA key size; use 2048, 3072 or 4096`}},
+		{"key twice", validHeader + "name: again\n" + threeMembers,
+			[]string{`c.yaml:3:1: name: key written twice; keep one`}},
+		{"syntax error", "name: [unclosed\n",
+			[]string{`c.yaml:1:1: not valid YAML: did not find expected ',' or ']'; fix the syntax`}},
+		{"empty file", "",
+			[]string{`c.yaml: the file is empty; write a YAML mapping (see examples/)`}},
+		{"seed outside subnet", validHeader + "autoscaling:\n  size: 3\n  subnets: [10.0.0.0/24]\n  domain: e.example\n  seeds: [10.9.0.1]\n",
+			[]string{`c.yaml:7:11: autoscaling.seeds[0]: 10.9.0.1 is outside autoscaling.subnets; seeds must be member addresses`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rep, err := ParseCluster("c.yaml", []byte(tt.in))
+			got := make([]string, len(rep.Problems))
+			for i, p := range rep.Problems {
+				got[i] = p.String()
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("problems:\n got: %q\nwant: %q", got, tt.want)
+			}
+			hasErr := false
+			for _, p := range rep.Problems {
+				hasErr = hasErr || !p.Warning
+			}
+			if hasErr != (err != nil) {
+				t.Errorf("err = %v, but problems %v", err, got)
+			}
+			if err != nil && !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			}
+		})
+	}
+}
+
+func TestEveryProblemReportedAtOnce(t *testing.T) {
+	in := "apiVersion: etcdboot/v1\nname: BAD_NAME\nbogus: 1\netcd:\n  clientPort: 99999\nmembers:\n  - name: x\n    ips: [nope]\n"
+	_, rep, err := ParseCluster("c.yaml", []byte(in))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	// The unknown key stops decoding-level checks; fix it and the rest show.
+	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].String(), "bogus: unknown key") {
+		t.Fatalf("want the unknown key first: %s", rep)
+	}
+	in = strings.Replace(in, "bogus: 1\n", "", 1)
+	_, rep, _ = ParseCluster("c.yaml", []byte(in))
+	if len(rep.Problems) != 3 {
+		t.Fatalf("want 3 problems at once, got:\n%s", rep)
+	}
+}
+
+func TestNodePayloadValidation(t *testing.T) {
+	good := `apiVersion: etcdboot/v1
+cluster: demo
+token: demo-1
+node: {name: etcd1, ips: [10.0.0.1]}
+members: [{name: etcd1, ips: [10.0.0.1]}]
+etcd: {version: 3.6.16, dataDir: /var/lib/etcd, configFormat: yaml, clientPort: 2379, peerPort: 2380, metricsPort: 2381}
+discovery: {mode: static}
+tls: {caFile: /p/ca.crt, serverCertFile: /p/s.crt, serverKeyFile: /p/s.key, peerCertFile: /p/p.crt, peerKeyFile: /p/p.key}
+`
+	if _, err := ParseNodePayload("node.yaml", []byte(good)); err != nil {
+		t.Fatalf("good payload: %v", err)
+	}
+	bad := strings.Replace(good, "caFile: /p/ca.crt", "caFile: ca.crt", 1)
+	_, err := ParseNodePayload("node.yaml", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), `node.yaml:8:15: tls.caFile: "ca.crt" is not an absolute path`) {
+		t.Fatalf("want positioned tls.caFile error, got %v", err)
+	}
+	if _, err := ParseNodePayload("node.yaml", []byte(good[:60])); err == nil {
+		t.Fatal("truncated payload must fail")
+	}
+}
+
+func TestUnits(t *testing.T) {
+	for in, want := range map[string]int64{"8GiB": 8 << 30, "512MiB": 512 << 20, "100": 100, "2GB": 2e9} {
+		if got, err := ParseByteSize(in); err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if d, err := ParseDuration("3650d"); err != nil || d != 87600*time.Hour {
+		t.Errorf("3650d = %v %v", d, err)
+	}
+	for _, bad := range []string{"-1s", "1x", "d"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+	if Duration(87600*time.Hour).String() != "87600h" || Duration(500*time.Millisecond).String() != "500ms" {
+		t.Error("Duration.String")
+	}
+}
+
+func TestAliasBombIsAnError(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		b.WriteString("a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [")
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*a" + string(rune('0'+i-1)))
+		}
+		b.WriteString("]\n")
+	}
+	_, _, err := ParseCluster("bomb.yaml", []byte(b.String()))
+	if err == nil {
+		t.Fatal("alias bomb accepted")
+	}
+}
+
+func FuzzParseCluster(f *testing.F) {
+	files, _ := filepath.Glob("../examples/*/cluster.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(validHeader + threeMembers))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, rep, err := ParseCluster("fuzz.yaml", data)
+		if err == nil && c == nil {
+			t.Fatal("nil cluster without error")
+		}
+		if err != nil && !rep.HasErrors() {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error without a report: %v", err)
+			}
+		}
+		for _, p := range rep.Problems {
+			if p.File != "fuzz.yaml" {
+				t.Fatalf("problem without the file name: %v", p)
+			}
+		}
+	})
+}
+
+func FuzzParseNodePayload(f *testing.F) {
+	f.Add([]byte("apiVersion: etcdboot/v1\ncluster: a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseNodePayload("node.yaml", data)
+		if err == nil && p == nil {
+			t.Fatal("nil payload without error")
+		}
+	})
+}

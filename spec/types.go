@@ -1,0 +1,208 @@
+package spec
+
+// APIVersion is written into every file etcdboot produces and accepted on load.
+const APIVersion = "etcdboot/v1"
+
+// Discovery modes: the three ways the manual procedure forms a cluster.
+const (
+	DiscoveryStatic = "static"
+	DiscoveryDNS    = "dns"
+	DiscoveryEtcd   = "etcd"
+)
+
+// Payload formats the generator renders for each node.
+const (
+	FormatIgnition  = "ignition"
+	FormatCloudInit = "cloud-init"
+)
+
+// Key algorithms the PKI issues.
+const (
+	KeyECDSA = "ecdsa"
+	KeyRSA   = "rsa"
+)
+
+// Certificate file layouts.
+const (
+	LayoutEtcdboot = "etcdboot"
+	LayoutKubeadm  = "kubeadm"
+)
+
+// etcd configuration file formats written by the agent.
+const (
+	ConfigYAML = "yaml"
+	ConfigEnv  = "env"
+)
+
+// Cluster is what an operator writes: one etcd cluster, its members (or the
+// autoscaling group that will provide them) and how they find each other.
+type Cluster struct {
+	APIVersion string `yaml:"apiVersion"`
+	// Name names the cluster; it prefixes the cluster token and DNS names.
+	Name string `yaml:"name"`
+	// Token is etcd's --initial-cluster-token; defaults to Name.
+	Token       string       `yaml:"token,omitempty"`
+	Etcd        Etcd         `yaml:"etcd,omitempty"`
+	Discovery   Discovery    `yaml:"discovery,omitempty"`
+	Members     []Member     `yaml:"members,omitempty"`
+	Autoscaling *Autoscaling `yaml:"autoscaling,omitempty"`
+	PKI         PKI          `yaml:"pki,omitempty"`
+	Firewall    Firewall     `yaml:"firewall,omitempty"`
+	Payload     Payload      `yaml:"payload,omitempty"`
+}
+
+// Etcd holds the etcd version, ports, paths and tuning shared by all members.
+// Zero tuning values mean "etcd's own default": the setting is not written.
+type Etcd struct {
+	// Version is the etcd release the image carries, e.g. "3.6.16".
+	Version string `yaml:"version,omitempty"`
+	// DataDir is etcd's --data-dir on the node.
+	DataDir string `yaml:"dataDir,omitempty"`
+	// ConfigFormat chooses the file the agent writes: "yaml" (etcd --config-file)
+	// or "env" (the classic /etc/etcd/etcd.conf environment file).
+	ConfigFormat string `yaml:"configFormat,omitempty"`
+	ClientPort   int    `yaml:"clientPort,omitempty"`
+	PeerPort     int    `yaml:"peerPort,omitempty"`
+	MetricsPort  int    `yaml:"metricsPort,omitempty"`
+
+	HeartbeatInterval Duration `yaml:"heartbeatInterval,omitempty"`
+	ElectionTimeout   Duration `yaml:"electionTimeout,omitempty"`
+	SnapshotCount     uint64   `yaml:"snapshotCount,omitempty"`
+	// QuotaBackendBytes is the backend size quota, e.g. "8GiB" or 8589934592.
+	QuotaBackendBytes ByteSize `yaml:"quotaBackendBytes,omitempty"`
+	// AutoCompactionMode is "periodic" or "revision".
+	AutoCompactionMode string `yaml:"autoCompactionMode,omitempty"`
+	// AutoCompactionRetention is "1h" (periodic) or "1000" (revision).
+	AutoCompactionRetention string `yaml:"autoCompactionRetention,omitempty"`
+}
+
+// Discovery says how members find each other.
+type Discovery struct {
+	// Mode is static, dns or etcd.
+	Mode string         `yaml:"mode,omitempty"`
+	DNS  *DNSDiscovery  `yaml:"dns,omitempty"`
+	Etcd *EtcdDiscovery `yaml:"etcd,omitempty"`
+}
+
+// DNSDiscovery is discovery through _etcd-server-ssl._tcp SRV records.
+type DNSDiscovery struct {
+	// Domain is the SRV domain, e.g. "etcd.example.internal".
+	Domain string `yaml:"domain"`
+	// Server is a DNS server "host:port" to ask instead of /etc/resolv.conf.
+	Server string `yaml:"server,omitempty"`
+	// UpdateKey lets the agent register itself by RFC 2136 dynamic update.
+	UpdateKey *TSIGKey `yaml:"updateKey,omitempty"`
+}
+
+// TSIGKey is a shared secret for signed DNS updates.
+type TSIGKey struct {
+	Name      string `yaml:"name"`
+	Algorithm string `yaml:"algorithm,omitempty"`
+	Secret    string `yaml:"secret"`
+}
+
+// EtcdDiscovery is etcd v3 discovery (etcd 3.6+) through an existing cluster.
+type EtcdDiscovery struct {
+	Endpoints []string `yaml:"endpoints"`
+	// Token is the discovery token; the generator creates one when empty.
+	Token string `yaml:"token,omitempty"`
+	// Size is the expected cluster size; defaults to the member count.
+	Size int `yaml:"size,omitempty"`
+}
+
+// Member is one etcd member known when the cluster is generated.
+type Member struct {
+	Name string   `yaml:"name"`
+	IPs  []string `yaml:"ips"`
+	FQDN string   `yaml:"fqdn,omitempty"`
+	// MAC selects the machine's payload when it PXE-boots.
+	MAC string `yaml:"mac,omitempty"`
+}
+
+// Autoscaling describes a group of identical VMs whose members are not known
+// when the payload is generated.
+type Autoscaling struct {
+	// Size is the number of voting members the group keeps.
+	Size int `yaml:"size"`
+	// Subnets are the CIDRs members get their addresses from.
+	Subnets []string `yaml:"subnets"`
+	// Domain is the DNS domain member names live under.
+	Domain string `yaml:"domain"`
+	// NamePrefix prefixes the name derived from a member's IP.
+	NamePrefix string `yaml:"namePrefix,omitempty"`
+	// Seeds are candidate member IPs tried in order (static seed discovery).
+	Seeds []string `yaml:"seeds,omitempty"`
+}
+
+// PKI controls the certificates the generator issues.
+type PKI struct {
+	// KeyAlgorithm is "ecdsa" (P-256, default) or "rsa".
+	KeyAlgorithm string `yaml:"keyAlgorithm,omitempty"`
+	// KeySize is 256 for ecdsa, 2048/3072/4096 for rsa.
+	KeySize int `yaml:"keySize,omitempty"`
+	// Expiry of the CA and the certificates it issues.
+	Expiry Duration `yaml:"expiry,omitempty"`
+	// IntermediateExpiry of the autoscaling member-issuing intermediate CA.
+	IntermediateExpiry Duration `yaml:"intermediateExpiry,omitempty"`
+	// Layout is "etcdboot" or "kubeadm" (/etc/kubernetes/pki/etcd/...).
+	Layout string `yaml:"layout,omitempty"`
+}
+
+// Firewall says who may reach the client and metrics ports besides peers.
+type Firewall struct {
+	// Enabled defaults to true.
+	Enabled         *bool    `yaml:"enabled,omitempty"`
+	ClientCIDRs     []string `yaml:"clientCIDRs,omitempty"`
+	MonitoringCIDRs []string `yaml:"monitoringCIDRs,omitempty"`
+}
+
+// IsEnabled reports whether the firewall is on (the default).
+func (f Firewall) IsEnabled() bool { return f.Enabled == nil || *f.Enabled }
+
+// Payload chooses what the generator renders per node.
+type Payload struct {
+	// Formats lists "ignition" and/or "cloud-init"; both by default.
+	Formats []string `yaml:"formats,omitempty"`
+	// IgnitionVariant is the Butane variant: "fcos" (default) or "flatcar".
+	IgnitionVariant string `yaml:"ignitionVariant,omitempty"`
+}
+
+// NodePayload is what one node receives in /etc/etcdboot/node.yaml: everything
+// the agent needs to firewall the node and bring its member up. In a launch
+// payload for an autoscaling group Node is nil and the agent derives it.
+type NodePayload struct {
+	APIVersion string `yaml:"apiVersion"`
+	Cluster    string `yaml:"cluster"`
+	Token      string `yaml:"token"`
+	// Node is this node's identity; nil in an autoscaling launch payload.
+	Node *Member `yaml:"node,omitempty"`
+	// Members are the cluster's members known at generation (static mode).
+	Members     []Member     `yaml:"members,omitempty"`
+	Etcd        Etcd         `yaml:"etcd"`
+	Discovery   Discovery    `yaml:"discovery"`
+	Firewall    Firewall     `yaml:"firewall,omitempty"`
+	TLS         NodeTLS      `yaml:"tls"`
+	Autoscaling *Autoscaling `yaml:"autoscaling,omitempty"`
+	Restore     *Restore     `yaml:"restore,omitempty"`
+}
+
+// NodeTLS holds the paths of the node's certificate files.
+type NodeTLS struct {
+	CAFile         string `yaml:"caFile"`
+	ServerCertFile string `yaml:"serverCertFile"`
+	ServerKeyFile  string `yaml:"serverKeyFile"`
+	PeerCertFile   string `yaml:"peerCertFile"`
+	PeerKeyFile    string `yaml:"peerKeyFile"`
+	// IssuerCertFile and IssuerKeyFile hold the member-issuing intermediate CA
+	// of an autoscaling group; the agent mints its own certificates with it.
+	IssuerCertFile string `yaml:"issuerCertFile,omitempty"`
+	IssuerKeyFile  string `yaml:"issuerKeyFile,omitempty"`
+}
+
+// Restore asks the agent to rebuild its member from a snapshot.
+type Restore struct {
+	// Snapshot is the path of the snapshot file on the node.
+	Snapshot string `yaml:"snapshot"`
+	// SHA256 is the hex digest every member must see.
+	SHA256 string `yaml:"sha256"`
+}
