@@ -1,0 +1,204 @@
+package firewall
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+)
+
+// ErrDrift means the table exists but is not the ruleset etcdboot writes:
+// someone added, removed or changed a set, chain or rule. Apply restores it.
+var ErrDrift = errors.New("firewall table differs from the ruleset etcdboot writes")
+
+// Current reads the live policy of table ("" means DefaultTable) back from the
+// kernel: ports from the rules, peers and CIDRs from the set elements, in
+// Canonical form. It returns an error wrapping ErrNotFound when the table does
+// not exist, and one wrapping ErrDrift when the table holds anything but the
+// exact ruleset Apply would write for the policy it returns.
+func Current(table string, opts ...Option) (Policy, error) {
+	if table == "" {
+		table = DefaultTable
+	}
+	if err := validateTable(table); err != nil {
+		return Policy{}, fmt.Errorf("read firewall: %w", err)
+	}
+	o, err := newOptions(opts)
+	if err != nil {
+		return Policy{}, fmt.Errorf("read firewall table inet %s: %w", table, err)
+	}
+	c, err := o.conn()
+	if err != nil {
+		return Policy{}, fmt.Errorf("read firewall table inet %s: %w", table, err)
+	}
+	p, err := current(c, o, table)
+	if err != nil {
+		return Policy{}, fmt.Errorf("read firewall table inet %s: %w", table, err)
+	}
+	return p, nil
+}
+
+// current reads table and checks it is exactly the ruleset of the policy it
+// returns.
+func current(c *nftables.Conn, o options, table string) (Policy, error) {
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return Policy{}, fmt.Errorf("list tables: %w", err)
+	}
+	i := slices.IndexFunc(tables, func(t *nftables.Table) bool { return t.Name == table })
+	if i < 0 {
+		return Policy{}, fmt.Errorf("%w; apply a policy first", ErrNotFound)
+	}
+	t := tables[i]
+	p := Policy{Table: table}
+
+	if err := checkChains(c, table); err != nil {
+		return Policy{}, err
+	}
+	if err := readSets(c, t, &p); err != nil {
+		return Policy{}, err
+	}
+	rules, err := dumpRules(o, table, chainName)
+	if err != nil {
+		return Policy{}, fmt.Errorf("list rules of chain %s: %w", chainName, err)
+	}
+	if err := portsFromRules(rules, &p); err != nil {
+		return Policy{}, err
+	}
+	// Everything read must be what Apply writes for p: compare rule by rule.
+	want := p.rules()
+	if len(rules) != len(want) {
+		return Policy{}, fmt.Errorf("%w: chain %s has %d rules, want %d; re-apply the policy", ErrDrift, chainName, len(rules), len(want))
+	}
+	for i, r := range want {
+		if !slices.Equal(rules[i].keys, exprKeys(r.exprs(nil))) {
+			return Policy{}, fmt.Errorf("%w: rule %d of chain %s is not %q; re-apply the policy", ErrDrift, i+1, chainName, r.nft())
+		}
+	}
+	return p.Canonical(), nil
+}
+
+// checkChains verifies the table has exactly our base chain.
+func checkChains(c *nftables.Conn, table string) error {
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return fmt.Errorf("list chains: %w", err)
+	}
+	var found []*nftables.Chain
+	for _, ch := range chains {
+		if ch.Table != nil && ch.Table.Name == table {
+			found = append(found, ch)
+		}
+	}
+	if len(found) != 1 || found[0].Name != chainName {
+		names := make([]string, len(found))
+		for i, ch := range found {
+			names[i] = ch.Name
+		}
+		return fmt.Errorf("%w: chains %v, want only %q; re-apply the policy", ErrDrift, names, chainName)
+	}
+	ch := found[0]
+	ok := ch.Type == nftables.ChainTypeFilter &&
+		ch.Hooknum != nil && *ch.Hooknum == *nftables.ChainHookInput &&
+		ch.Priority != nil && *ch.Priority == *nftables.ChainPriorityFilter &&
+		ch.Policy != nil && *ch.Policy == nftables.ChainPolicyAccept
+	if !ok {
+		return fmt.Errorf("%w: chain %s is not \"type filter hook input priority 0; policy accept\"; re-apply the policy", ErrDrift, chainName)
+	}
+	return nil
+}
+
+// readSets fills the peers and CIDRs of p from the set elements.
+func readSets(c *nftables.Conn, t *nftables.Table, p *Policy) error {
+	sets, err := c.GetSets(t)
+	if err != nil {
+		return fmt.Errorf("list sets: %w", err)
+	}
+	if len(sets) != len(allSets) {
+		return fmt.Errorf("%w: %d sets, want %d; re-apply the policy", ErrDrift, len(sets), len(allSets))
+	}
+	for _, s := range allSets {
+		i := slices.IndexFunc(sets, func(set *nftables.Set) bool { return set.Name == s.name })
+		if i < 0 {
+			return fmt.Errorf("%w: set %s is missing; re-apply the policy", ErrDrift, s.name)
+		}
+		set := sets[i]
+		if set.KeyType.Name != s.nftType() || set.Interval != s.interval || set.IsMap || set.Anonymous || set.Constant || set.HasTimeout {
+			return fmt.Errorf("%w: set %s is not a plain %s set (interval %v); re-apply the policy", ErrDrift, s.name, s.nftType(), s.interval)
+		}
+		elems, err := c.GetSetElements(set)
+		if err != nil {
+			return fmt.Errorf("list elements of set %s: %w", s.name, err)
+		}
+		if !s.interval {
+			for _, e := range elems {
+				a, err := elementAddr(e, s.ipv6)
+				if err != nil {
+					return fmt.Errorf("%w: set %s: %v", ErrDrift, s.name, err)
+				}
+				p.Peers = append(p.Peers, a)
+			}
+			continue
+		}
+		prefixes, err := prefixesFromElements(elems, s.ipv6)
+		if err != nil {
+			return fmt.Errorf("%w: set %s: %v", ErrDrift, s.name, err)
+		}
+		switch s {
+		case setClients4, setClients6:
+			p.ClientCIDRs = append(p.ClientCIDRs, prefixes...)
+		default:
+			p.MonitoringCIDRs = append(p.MonitoringCIDRs, prefixes...)
+		}
+	}
+	return nil
+}
+
+// portsFromRules recovers the three ports from which sets each port's rules
+// look up: clients* marks the client port, monitoring* the metrics port, and
+// the other port looking up peers* is the peer port. The full comparison in
+// current catches any rule this reading misses.
+func portsFromRules(rules []kernelRule, p *Policy) error {
+	ports := map[string][]uint16{} // set name -> ports of rules looking it up
+	for _, r := range rules {
+		if r.port != 0 && r.set != "" && !slices.Contains(ports[r.set], r.port) {
+			ports[r.set] = append(ports[r.set], r.port)
+		}
+	}
+	one := func(set string) (uint16, error) {
+		if len(ports[set]) != 1 {
+			return 0, fmt.Errorf("%w: want exactly one port looking up set %s, found %v; re-apply the policy", ErrDrift, set, ports[set])
+		}
+		return ports[set][0], nil
+	}
+	var err error
+	if p.ClientPort, err = one(setClients4.name); err != nil {
+		return err
+	}
+	if p.MetricsPort, err = one(setMonitoring4.name); err != nil {
+		return err
+	}
+	peerPorts := slices.DeleteFunc(slices.Clone(ports[setPeers4.name]), func(port uint16) bool { return port == p.ClientPort })
+	if len(peerPorts) != 1 {
+		return fmt.Errorf("%w: want exactly one peer port looking up set %s, found %v; re-apply the policy", ErrDrift, setPeers4.name, peerPorts)
+	}
+	p.PeerPort = peerPorts[0]
+	return nil
+}
+
+// exprKeys renders expressions for comparison, dropping what the kernel does
+// not report back (the batch-local set ID of a lookup).
+func exprKeys(es []expr.Any) []string {
+	keys := make([]string, len(es))
+	for i, e := range es {
+		if l, ok := e.(*expr.Lookup); ok {
+			l2 := *l
+			l2.SetID = 0
+			e = &l2
+		}
+		keys[i] = fmt.Sprintf("%T%+v", e, e)
+	}
+	return keys
+}

@@ -1,0 +1,202 @@
+package firewall
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+)
+
+// DefaultTable is the name of the inet table etcdboot owns.
+const DefaultTable = "etcdboot"
+
+// Default etcd ports.
+const (
+	DefaultClientPort  uint16 = 2379
+	DefaultPeerPort    uint16 = 2380
+	DefaultMetricsPort uint16 = 2381
+)
+
+// ErrInvalidPolicy is wrapped by every problem Validate reports.
+var ErrInvalidPolicy = errors.New("invalid firewall policy")
+
+// Policy is the node's etcd firewall as data: who may reach which etcd port.
+// Only TCP to the three ports is filtered; the rest of the host is untouched.
+type Policy struct {
+	// Table is the name of the inet table; "" means DefaultTable.
+	Table string
+	// ClientPort, PeerPort and MetricsPort are etcd's TCP ports.
+	ClientPort, PeerPort, MetricsPort uint16
+	// Peers is the member set: the only sources allowed to reach PeerPort,
+	// also allowed to reach ClientPort. IPv4 and IPv6 may be mixed.
+	Peers []netip.Addr
+	// ClientCIDRs may reach ClientPort.
+	ClientCIDRs []netip.Prefix
+	// MonitoringCIDRs may reach MetricsPort.
+	MonitoringCIDRs []netip.Prefix
+}
+
+// DefaultPolicy returns a Policy with the default table and etcd ports and no
+// sources allowed besides loopback.
+func DefaultPolicy() Policy {
+	return Policy{
+		Table:       DefaultTable,
+		ClientPort:  DefaultClientPort,
+		PeerPort:    DefaultPeerPort,
+		MetricsPort: DefaultMetricsPort,
+	}
+}
+
+// tableNameRE is stricter than nft's identifier grammar on purpose: the name
+// is spliced unquoted into nft text and shown in operators' listings.
+var tableNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
+
+// Validate reports every problem with p, each wrapping ErrInvalidPolicy,
+// joined with errors.Join; nil means Apply will accept p.
+func (p Policy) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidPolicy}, args...)...))
+	}
+	if p.Table != "" {
+		if err := validateTable(p.Table); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ports := []struct {
+		field string
+		port  uint16
+	}{{"ClientPort", p.ClientPort}, {"PeerPort", p.PeerPort}, {"MetricsPort", p.MetricsPort}}
+	for i, a := range ports {
+		if a.port == 0 {
+			bad("%s is 0; set it to etcd's port (DefaultPolicy has %d/%d/%d)", a.field, DefaultClientPort, DefaultPeerPort, DefaultMetricsPort)
+			continue
+		}
+		for _, b := range ports[:i] {
+			if a.port == b.port {
+				bad("%s and %s are both %d; each etcd port needs its own rules, give them distinct ports", b.field, a.field, a.port)
+			}
+		}
+	}
+	for i, a := range p.Peers {
+		if err := validatePeer(a); err != nil {
+			bad("Peers[%d]: %v", i, err)
+		}
+	}
+	for _, f := range []struct {
+		field    string
+		prefixes []netip.Prefix
+	}{{"ClientCIDRs", p.ClientCIDRs}, {"MonitoringCIDRs", p.MonitoringCIDRs}} {
+		for i, pfx := range f.prefixes {
+			if err := validatePrefix(pfx); err != nil {
+				bad("%s[%d]: %v", f.field, i, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateTable(name string) error {
+	if !tableNameRE.MatchString(name) {
+		return fmt.Errorf("%w: Table %q is not a valid name; use a letter followed by up to 63 letters, digits, '_' or '-'", ErrInvalidPolicy, name)
+	}
+	return nil
+}
+
+func validatePeer(a netip.Addr) error {
+	switch {
+	case !a.IsValid():
+		return errors.New("empty or invalid address; give the member's IPv4 or IPv6 address")
+	case a.Zone() != "":
+		return fmt.Errorf("%s has a zone; packets carry no zone, drop %q", a, "%"+a.Zone())
+	case a.Is4In6():
+		return fmt.Errorf("%s is an IPv4-mapped IPv6 address; write it as %s", a, a.Unmap())
+	case a.IsUnspecified():
+		return fmt.Errorf("%s is the unspecified address, not a member; give the member's real address", a)
+	}
+	return nil
+}
+
+func validatePrefix(p netip.Prefix) error {
+	switch {
+	case !p.IsValid():
+		return errors.New("empty or invalid prefix; write a CIDR such as 10.0.0.0/24")
+	case p.Addr().Is4In6():
+		return fmt.Errorf("%s is an IPv4-mapped IPv6 prefix; write it as an IPv4 CIDR", p)
+	case p.Masked() != p:
+		return fmt.Errorf("%s has host bits set; did you mean %s?", p, p.Masked())
+	}
+	return nil
+}
+
+// Canonical returns p with the default table filled in, peers sorted and
+// de-duplicated, and CIDRs sorted with duplicates and prefixes covered by
+// another one dropped. Two policies with the same Canonical form produce the
+// same ruleset; Current returns policies in this form.
+func (p Policy) Canonical() Policy {
+	q := p
+	if q.Table == "" {
+		q.Table = DefaultTable
+	}
+	q.Peers = canonicalAddrs(p.Peers)
+	q.ClientCIDRs = canonicalPrefixes(p.ClientCIDRs)
+	q.MonitoringCIDRs = canonicalPrefixes(p.MonitoringCIDRs)
+	return q
+}
+
+// Equal reports whether p and q produce the same ruleset.
+func (p Policy) Equal(q Policy) bool {
+	a, b := p.Canonical(), q.Canonical()
+	return a.Table == b.Table &&
+		a.ClientPort == b.ClientPort && a.PeerPort == b.PeerPort && a.MetricsPort == b.MetricsPort &&
+		slices.Equal(a.Peers, b.Peers) &&
+		slices.Equal(a.ClientCIDRs, b.ClientCIDRs) &&
+		slices.Equal(a.MonitoringCIDRs, b.MonitoringCIDRs)
+}
+
+// canonicalAddrs returns a sorted copy without duplicates; nil for none so
+// that policies compare equal whatever empty slice they were built with.
+func canonicalAddrs(in []netip.Addr) []netip.Addr {
+	if len(in) == 0 {
+		return nil
+	}
+	out := slices.Clone(in)
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// canonicalPrefixes returns the prefixes sorted by address, dropping any
+// prefix inside another: nft and the kernel refuse overlapping intervals, and
+// a covered prefix adds nothing. Adjacent prefixes are kept as they are.
+func canonicalPrefixes(in []netip.Prefix) []netip.Prefix {
+	if len(in) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(in)
+	// Shorter prefixes first at equal addresses, so the covering one is kept.
+	slices.SortFunc(sorted, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	var out []netip.Prefix
+	for _, p := range sorted {
+		// Prefixes either nest or are disjoint, and sorting puts a covering
+		// prefix before everything it covers; so checking the last kept prefix
+		// of the same family is enough.
+		covered := false
+		for i := len(out) - 1; i >= 0; i-- {
+			if out[i].Addr().Is4() != p.Addr().Is4() {
+				continue
+			}
+			covered = out[i].Overlaps(p)
+			break
+		}
+		if !covered {
+			out = append(out, p)
+		}
+	}
+	return out
+}
