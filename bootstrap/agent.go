@@ -1,0 +1,496 @@
+package bootstrap
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdboot/etcdboot/firewall"
+	"github.com/etcdboot/etcdboot/spec"
+)
+
+// Config is how the agent runs; the payload says what it runs.
+type Config struct {
+	// PayloadPath is the node payload (node.yaml), outside Root.
+	PayloadPath string
+	// StateDir holds the journal, etcd.pid and etcd.log.
+	StateDir string
+	// Root prefixes every path the payload names (certificates, data dir,
+	// etcd's config): "" or "/" on a real node, a directory per node in tests.
+	Root string
+	// EtcdConfigDir is where etcd.conf (and etcd.yaml) are written, under Root.
+	EtcdConfigDir string
+	// EtcdBinary is the etcd executable for exec mode.
+	EtcdBinary string
+	// Exec supervises etcd as a child instead of handing over to systemd.
+	Exec bool
+	// Unit is the systemd unit that runs etcd.
+	Unit string
+	// HealthTimeout bounds the wait for the member to become ready.
+	HealthTimeout time.Duration
+	// CrashAfter kills the agent with SIGKILL right after it journals this
+	// step: fault injection for the crash-and-resume tests.
+	CrashAfter Step
+	Logger     *slog.Logger
+	// Now is the clock; tests may set it.
+	Now func() time.Time
+}
+
+// DefaultConfig is the configuration of a real node.
+func DefaultConfig() Config {
+	return Config{
+		PayloadPath:   spec.DefaultPayloadPath,
+		StateDir:      "/var/lib/etcdboot",
+		EtcdConfigDir: "/etc/etcd",
+		EtcdBinary:    "/usr/local/bin/etcd",
+		Unit:          "etcd.service",
+		HealthTimeout: 5 * time.Minute,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:           time.Now,
+	}
+}
+
+// Agent brings one member up. Build it with NewAgent.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	payload *spec.NodePayload
+	journal *Journal
+	minor   int
+	peers   []spec.Member
+	plan    Plan
+	sup     *Supervisor
+}
+
+// NewAgent checks cfg and opens the journal.
+func NewAgent(cfg Config) (*Agent, error) {
+	def := DefaultConfig()
+	if cfg.Logger == nil {
+		cfg.Logger = def.Logger
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.HealthTimeout == 0 {
+		cfg.HealthTimeout = def.HealthTimeout
+	}
+	if cfg.EtcdConfigDir == "" {
+		cfg.EtcdConfigDir = def.EtcdConfigDir
+	}
+	if cfg.Unit == "" {
+		cfg.Unit = def.Unit
+	}
+	j, err := OpenJournal(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger, journal: j}, nil
+}
+
+// path maps a path named in the payload to the node's filesystem.
+func (a *Agent) path(p string) string {
+	if a.cfg.Root == "" || a.cfg.Root == "/" {
+		return p
+	}
+	return filepath.Join(a.cfg.Root, p)
+}
+
+// Journal returns the agent's journal.
+func (a *Agent) Journal() *Journal { return a.journal }
+
+// Up runs every step: payload, firewall, discovery, plan, data dir, config,
+// start, health gate. In exec mode it then supervises etcd until ctx ends or
+// etcd exits.
+func (a *Agent) Up(ctx context.Context) error {
+	prev := a.journal.State
+	a.journal.State.Done = nil
+	steps := []struct {
+		step Step
+		run  func(context.Context) error
+	}{
+		{StepPayload, a.loadPayload},
+		{StepFirewall, a.applyFirewall},
+		{StepDiscovery, a.discover},
+		{StepPlan, func(ctx context.Context) error { return a.decide(ctx, prev) }},
+		{StepDataDir, a.prepareDataDir},
+		{StepConfig, a.writeConfig},
+		{StepStart, a.start},
+		{StepHealthy, a.waitHealthy},
+	}
+	for _, s := range steps {
+		a.log.Info("step", "step", s.step)
+		if err := s.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.step, err)
+		}
+		if err := a.journal.Record(s.step, a.cfg.Now()); err != nil {
+			return err
+		}
+		if a.cfg.CrashAfter == s.step {
+			a.log.Warn("crashing on purpose", "after", s.step)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+	a.log.Info("member ready", "member", a.payload.Node.Name, "plan", a.plan.Action)
+	if a.sup != nil {
+		return a.supervise(ctx)
+	}
+	return nil
+}
+
+func (a *Agent) loadPayload(context.Context) error {
+	p, err := spec.LoadNodePayload(a.cfg.PayloadPath)
+	if err != nil {
+		return err
+	}
+	if p.Node == nil {
+		return fmt.Errorf("%s: node: is missing; launch-group payloads need an agent with autoscaling support", a.cfg.PayloadPath)
+	}
+	minor, err := spec.EtcdMinor(p.Etcd.Version)
+	if err != nil {
+		return fmt.Errorf("%s: etcd.version: %w", a.cfg.PayloadPath, err)
+	}
+	a.payload, a.minor = p, minor
+	if a.journal.State.Token != p.Token || a.journal.State.Member != p.Node.Name {
+		// A journal of another cluster or member is an earlier life of this disk.
+		a.journal.State = JournalState{Token: p.Token, Member: p.Node.Name, MovedAside: a.journal.State.MovedAside}
+	}
+	return a.checkCertificates()
+}
+
+// checkCertificates fails early, naming the file, when a certificate is
+// unreadable, not signed by the payload's CA, or not valid for this node.
+func (a *Agent) checkCertificates() error {
+	t := a.payload.TLS
+	caPEM, err := os.ReadFile(a.path(t.CAFile))
+	if err != nil {
+		return fmt.Errorf("tls.caFile: %w; the payload did not place the CA certificate", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("tls.caFile: %s holds no PEM certificate; regenerate the payload", a.path(t.CAFile))
+	}
+	for _, c := range []struct {
+		field, cert, key string
+		usage            x509.ExtKeyUsage
+	}{
+		{"tls.serverCertFile", t.ServerCertFile, t.ServerKeyFile, x509.ExtKeyUsageServerAuth},
+		{"tls.peerCertFile", t.PeerCertFile, t.PeerKeyFile, x509.ExtKeyUsageServerAuth},
+	} {
+		path := a.path(c.cert)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.field, err)
+		}
+		block, _ := pem.Decode(data)
+		if block == nil {
+			return fmt.Errorf("%s: %s holds no PEM certificate; regenerate the payload", c.field, path)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", c.field, path, err)
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{c.usage}, CurrentTime: a.cfg.Now()}); err != nil {
+			return fmt.Errorf("%s: %s is not signed by the CA in %s (%v); the payload mixes two clusters' PKI: regenerate it", c.field, path, a.path(t.CAFile), err)
+		}
+		for _, s := range a.payload.Node.IPs {
+			if err := cert.VerifyHostname(s); err != nil {
+				return fmt.Errorf("%s: %s is not valid for this node's address %s (%v); regenerate the payload for this node", c.field, path, s, err)
+			}
+		}
+		if _, err := os.Stat(a.path(c.key)); err != nil {
+			return fmt.Errorf("%s: key: %w", c.field, err)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) nodeAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, s := range a.payload.Node.IPs {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// FirewallPolicy is the nftables policy for this payload and member set.
+func FirewallPolicy(p *spec.NodePayload, members []spec.Member) (firewall.Policy, error) {
+	pol := firewall.DefaultPolicy()
+	pol.ClientPort, pol.PeerPort, pol.MetricsPort = uint16(p.Etcd.ClientPort), uint16(p.Etcd.PeerPort), uint16(p.Etcd.MetricsPort)
+	for _, m := range members {
+		for _, s := range m.IPs {
+			ip, err := netip.ParseAddr(s)
+			if err != nil {
+				return pol, fmt.Errorf("member %s: %q is not an IP address", m.Name, s)
+			}
+			pol.Peers = append(pol.Peers, ip)
+		}
+	}
+	for _, list := range []struct {
+		dst *[]netip.Prefix
+		src []string
+	}{{&pol.ClientCIDRs, p.Firewall.ClientCIDRs}, {&pol.MonitoringCIDRs, p.Firewall.MonitoringCIDRs}} {
+		for _, s := range list.src {
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil {
+				return pol, fmt.Errorf("firewall: %q is not a CIDR", s)
+			}
+			*list.dst = append(*list.dst, pfx.Masked())
+		}
+	}
+	return pol, pol.Validate()
+}
+
+// applyFirewall installs the nftables policy before etcd listens: a stateful
+// drop added later would stall established peer connections.
+func (a *Agent) applyFirewall(context.Context) error {
+	if !a.payload.Firewall.IsEnabled() {
+		a.log.Info("firewall disabled by the payload")
+		return nil
+	}
+	pol, err := FirewallPolicy(a.payload, a.payload.Members)
+	if err != nil {
+		return err
+	}
+	if err := firewall.Apply(pol); err != nil {
+		return fmt.Errorf("apply nftables policy: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) discover(context.Context) error {
+	switch a.payload.Discovery.Mode {
+	case spec.DiscoveryStatic:
+		a.peers = a.payload.Members
+		return nil
+	}
+	return fmt.Errorf("discovery.mode %q is not supported by this agent yet; use static", a.payload.Discovery.Mode)
+}
+
+func (a *Agent) peerURLs() []string { return PeerURLs(*a.payload.Node, a.payload.Etcd.PeerPort) }
+
+func (a *Agent) decide(_ context.Context, prev JournalState) error {
+	dataDir := a.path(a.payload.Etcd.DataDir)
+	rep, err := InspectDataDir(dataDir, a.payload.Node.Name, a.peerURLs(), a.payload.Token, a.journal.State.MemberID)
+	if err != nil {
+		return fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+	}
+	obs := Observed{DataDir: rep.State, DataDirDetail: rep.Detail}
+	if p := a.payload.Restore; p != nil {
+		obs.Restore, obs.RestoreDone = true, a.journal.State.RestoredSHA256 == p.SHA256
+	}
+	if prev.Plan != nil && prev.Token == a.payload.Token && !containsStep(prev.Done, StepHealthy) {
+		obs.Journaled = prev.Plan.Action
+	}
+	plan, err := Decide(obs)
+	if err != nil {
+		return fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+	}
+	if plan.Action != ActionNew && plan.Action != ActionRestart {
+		return fmt.Errorf("plan %q (%s) needs an agent with join and restore support", plan.Action, plan.Reason)
+	}
+	a.plan = plan
+	a.journal.State.Plan = &plan
+	a.log.Info("plan", "action", plan.Action, "reason", plan.Reason)
+	return nil
+}
+
+func containsStep(done []StepRecord, s Step) bool {
+	for _, r := range done {
+		if r.Step == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) prepareDataDir(context.Context) error {
+	dataDir := a.path(a.payload.Etcd.DataDir)
+	if a.plan.MoveAside {
+		moved, err := MoveAside(dataDir, string(a.plan.Action), a.cfg.Now())
+		if err != nil {
+			return err
+		}
+		if moved != "" {
+			a.journal.State.MovedAside = append(a.journal.State.MovedAside, moved)
+			a.log.Warn("data dir moved aside", "from", dataDir, "to", moved)
+		}
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	return os.Chmod(dataDir, 0o700)
+}
+
+// EtcdConfig computes this member's etcd settings for the plan.
+func (a *Agent) EtcdConfig() EtcdConfig {
+	p, e := a.payload, a.payload.Etcd
+	var clientURLs, metricsURLs []string
+	for _, ip := range a.nodeAddrs() {
+		clientURLs = append(clientURLs, hostURL("https", ip, e.ClientPort))
+		metricsURLs = append(metricsURLs, hostURL("https", ip, e.MetricsPort))
+	}
+	c := EtcdConfig{
+		Minor:                    a.minor,
+		Name:                     p.Node.Name,
+		DataDir:                  a.path(e.DataDir),
+		ListenPeerURLs:           a.peerURLs(),
+		ListenClientURLs:         append(clientURLs, hostURL("https", netip.MustParseAddr("127.0.0.1"), e.ClientPort)),
+		ListenMetricsURLs:        append(metricsURLs, hostURL("https", netip.MustParseAddr("127.0.0.1"), e.MetricsPort)),
+		AdvertiseClientURLs:      clientURLs,
+		InitialAdvertisePeerURLs: a.peerURLs(),
+		InitialClusterState:      a.plan.ClusterState,
+		InitialClusterToken:      p.Token,
+		HeartbeatMs:              e.HeartbeatInterval.Std().Milliseconds(),
+		ElectionMs:               e.ElectionTimeout.Std().Milliseconds(),
+		SnapshotCount:            e.SnapshotCount,
+		QuotaBackendBytes:        int64(e.QuotaBackendBytes),
+		AutoCompactionMode:       e.AutoCompactionMode,
+		AutoCompactionRetention:  e.AutoCompactionRetention,
+		CAFile:                   a.path(p.TLS.CAFile),
+		CertFile:                 a.path(p.TLS.ServerCertFile),
+		KeyFile:                  a.path(p.TLS.ServerKeyFile),
+		PeerCertFile:             a.path(p.TLS.PeerCertFile),
+		PeerKeyFile:              a.path(p.TLS.PeerKeyFile),
+	}
+	c.InitialCluster = InitialCluster(a.peers, e.PeerPort)
+	return c
+}
+
+// EnvFilePath is the environment file etcd.service reads.
+func (a *Agent) EnvFilePath() string { return a.path(filepath.Join(a.cfg.EtcdConfigDir, "etcd.conf")) }
+
+// writeConfig writes etcd.conf; in yaml format it holds only
+// ETCD_CONFIG_FILE, so etcd never gets one setting twice.
+func (a *Agent) writeConfig(context.Context) error {
+	c := a.EtcdConfig()
+	env := c.Env()
+	if a.payload.Etcd.ConfigFormat == spec.ConfigYAML {
+		yamlPath := a.path(filepath.Join(a.cfg.EtcdConfigDir, "etcd.yaml"))
+		data, err := c.YAML()
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(yamlPath, data, 0o644); err != nil {
+			return err
+		}
+		env = []byte("# Written by etcdboot-agent: etcd reads its settings from the config file.\n" + EnvName("config-file") + "=" + yamlPath + "\n")
+	}
+	return writeFileAtomic(a.EnvFilePath(), env, 0o644)
+}
+
+func (a *Agent) start(ctx context.Context) error {
+	if !a.cfg.Exec {
+		return StartSystemd(ctx, a.cfg.Unit)
+	}
+	var ports []string
+	for _, ip := range a.nodeAddrs() {
+		ports = append(ports, net.JoinHostPort(ip.String(), strconv.Itoa(a.payload.Etcd.PeerPort)),
+			net.JoinHostPort(ip.String(), strconv.Itoa(a.payload.Etcd.ClientPort)))
+	}
+	a.sup = &Supervisor{Binary: a.cfg.EtcdBinary, EnvFile: a.EnvFilePath(), StateDir: a.cfg.StateDir, Ports: ports}
+	return a.sup.Start(ctx)
+}
+
+// TLSFiles are the node's files for talking to its own member as a client.
+func (a *Agent) TLSFiles() TLSFiles {
+	t := a.payload.TLS
+	return TLSFiles{CAFile: a.path(t.CAFile), CertFile: a.path(t.ServerCertFile), KeyFile: a.path(t.ServerKeyFile)}
+}
+
+func (a *Agent) clientURL() string {
+	return hostURL("https", a.nodeAddrs()[0], a.payload.Etcd.ClientPort)
+}
+
+func (a *Agent) waitHealthy(ctx context.Context) error {
+	tlsConf, err := a.TLSFiles().ClientTLS()
+	if err != nil {
+		return err
+	}
+	url := HealthURL(a.clientURL(), a.minor)
+	ready := make(chan error, 1)
+	go func() { ready <- WaitReady(ctx, url, tlsConf, a.cfg.HealthTimeout) }()
+	var exited <-chan error
+	if a.sup != nil {
+		exited = a.sup.Done()
+	}
+	select {
+	case err := <-ready:
+		if err != nil {
+			return err
+		}
+	case err := <-exited:
+		return fmt.Errorf("etcd exited before it was ready (%v); see %s", err, a.sup.LogPath())
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{a.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	if err != nil {
+		return fmt.Errorf("etcd client: %w", err)
+	}
+	defer cli.Close()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := cli.Status(sctx, a.clientURL())
+	if err != nil {
+		return fmt.Errorf("member status: %w", err)
+	}
+	a.journal.State.MemberID = st.Header.MemberId
+	return nil
+}
+
+// supervise forwards SIGTERM and SIGINT to etcd and returns when it exits.
+func (a *Agent) supervise(ctx context.Context) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			a.log.Info("stopping etcd", "signal", sig)
+			return a.sup.Stop(30 * time.Second)
+		case <-ctx.Done():
+			return a.sup.Stop(30 * time.Second)
+		case err := <-a.sup.Done():
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return fmt.Errorf("etcd exited (%v); see %s", err, a.sup.LogPath())
+		}
+	}
+}
+
+// FirewallText renders the payload's nftables policy as nft text, or with live
+// the policy read back from the kernel.
+func FirewallText(payloadPath string, live bool) (string, error) {
+	if live {
+		pol, err := firewall.Current(firewall.DefaultTable)
+		if err != nil {
+			return "", fmt.Errorf("read the kernel's table inet %s: %w", firewall.DefaultTable, err)
+		}
+		return pol.NFT(), nil
+	}
+	p, err := spec.LoadNodePayload(payloadPath)
+	if err != nil {
+		return "", err
+	}
+	pol, err := FirewallPolicy(p, p.Members)
+	if err != nil {
+		return "", err
+	}
+	return pol.NFT(), nil
+}

@@ -1,0 +1,104 @@
+package bootstrap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// ErrNotReady is returned when the member did not become ready in time.
+var ErrNotReady = errors.New("member not ready")
+
+// TLSFiles names a CA and a client certificate for talking to etcd.
+type TLSFiles struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// ClientTLS loads the files into a tls.Config for an etcd client.
+func (f TLSFiles) ClientTLS() (*tls.Config, error) {
+	ca, err := os.ReadFile(f.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("read CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate; regenerate the payload", f.CAFile)
+	}
+	cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load client certificate %s: %w", f.CertFile, err)
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// HealthURL is the endpoint that says a member is ready: /readyz from etcd
+// 3.6 on, /health on 3.5.
+func HealthURL(clientURL string, minor int) string {
+	if minor >= 6 {
+		return strings.TrimRight(clientURL, "/") + "/readyz"
+	}
+	return strings.TrimRight(clientURL, "/") + "/health"
+}
+
+// WaitReady polls url until the member answers ready or timeout passes. The
+// error names what was waited for and the last answer.
+func WaitReady(ctx context.Context, url string, tlsConf *tls.Config, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: true},
+	}
+	last := "no answer yet"
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, answer := probe(ctx, client, url)
+		if ok {
+			return nil
+		}
+		last = answer
+		select {
+		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), context.Canceled) {
+				return fmt.Errorf("waiting for %s: %w", url, ctx.Err())
+			}
+			return fmt.Errorf("%w: %s did not answer ready within %v; last answer: %s; check the member's log and that its peers are up", ErrNotReady, url, timeout, last)
+		case <-tick.C:
+		}
+	}
+}
+
+func probe(ctx context.Context, client *http.Client, url string) (bool, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	text := strings.TrimSpace(string(body))
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Sprintf("HTTP %d %s", resp.StatusCode, text)
+	}
+	if strings.HasSuffix(url, "/health") {
+		var h struct {
+			Health string `json:"health"`
+		}
+		if json.Unmarshal(body, &h) != nil || h.Health != "true" {
+			return false, text
+		}
+	}
+	return true, text
+}

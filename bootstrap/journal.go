@@ -1,0 +1,116 @@
+package bootstrap
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/etcdboot/etcdboot/internal/atomicfile"
+)
+
+// Step is one step of `etcdboot-agent up`, in the order they run.
+type Step string
+
+// The agent's steps.
+const (
+	StepPayload   Step = "payload"
+	StepFirewall  Step = "firewall"
+	StepDiscovery Step = "discovery"
+	StepPlan      Step = "plan"
+	StepDataDir   Step = "datadir"
+	StepConfig    Step = "config"
+	StepStart     Step = "start"
+	StepHealthy   Step = "healthy"
+)
+
+// Steps lists every step in order.
+var Steps = []Step{StepPayload, StepFirewall, StepDiscovery, StepPlan, StepDataDir, StepConfig, StepStart, StepHealthy}
+
+// JournalState is what the journal file holds.
+type JournalState struct {
+	// Token and Member say which cluster and member the journal is about; a
+	// journal for another token is an earlier life of this node.
+	Token  string `json:"token"`
+	Member string `json:"member"`
+	// MemberID is the member's etcd ID once known (hex in etcdctl).
+	MemberID uint64 `json:"memberID,omitempty"`
+	// Plan is the plan of the current run.
+	Plan *Plan `json:"plan,omitempty"`
+	// Done lists the steps of the current run that completed.
+	Done []StepRecord `json:"done"`
+	// RestoredSHA256 is the digest of the snapshot already restored.
+	RestoredSHA256 string `json:"restoredSHA256,omitempty"`
+	// MovedAside lists data dirs this agent moved aside, newest last.
+	MovedAside []string `json:"movedAside,omitempty"`
+}
+
+// StepRecord is a completed step.
+type StepRecord struct {
+	Step Step      `json:"step"`
+	At   time.Time `json:"at"`
+}
+
+// Journal persists JournalState in a directory, atomically.
+type Journal struct {
+	path  string
+	State JournalState
+}
+
+// OpenJournal loads dir/journal.json, or starts an empty journal.
+func OpenJournal(dir string) (*Journal, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal dir: %w", err)
+	}
+	j := &Journal{path: filepath.Join(dir, "journal.json")}
+	data, err := os.ReadFile(j.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return j, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	if err := json.Unmarshal(data, &j.State); err != nil {
+		// A journal cut short by a crash is kept for inspection, not trusted.
+		bad := j.path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(j.path, bad); rerr != nil {
+			return nil, fmt.Errorf("journal %s is corrupt (%v) and cannot be moved aside: %w", j.path, err, rerr)
+		}
+		j.State = JournalState{}
+	}
+	return j, nil
+}
+
+// Path is the journal file.
+func (j *Journal) Path() string { return j.path }
+
+// Has reports whether step completed in the current run.
+func (j *Journal) Has(step Step) bool {
+	return slices.ContainsFunc(j.State.Done, func(r StepRecord) bool { return r.Step == step })
+}
+
+// Record marks step done and saves the journal.
+func (j *Journal) Record(step Step, now time.Time) error {
+	if !j.Has(step) {
+		j.State.Done = append(j.State.Done, StepRecord{Step: step, At: now.UTC()})
+	}
+	return j.Save()
+}
+
+// Save writes the journal: temp file, fsync, rename, fsync the directory.
+func (j *Journal) Save() error {
+	data, err := json.MarshalIndent(j.State, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode journal: %w", err)
+	}
+	return writeFileAtomic(j.path, append(data, '\n'), 0o600)
+}
+
+// writeFileAtomic replaces path so that a crash leaves the old or the new file.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	return atomicfile.Write(path, data, mode)
+}

@@ -1,0 +1,42 @@
+package bootstrap
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      Observed
+		want    Action
+		state   string
+		aside   bool
+		wantErr error
+	}{
+		{"first boot forms a new cluster", Observed{}, ActionNew, "new", false, nil},
+		{"own data dir restarts", Observed{DataDir: DataDirOurs}, ActionRestart, "existing", false, nil},
+		{"own data dir restarts even with a running cluster", Observed{DataDir: DataDirOurs, ClusterRunning: true}, ActionRestart, "existing", false, nil},
+		{"empty disk with running cluster joins", Observed{ClusterRunning: true}, ActionJoin, "existing", false, nil},
+		{"foreign data dir with running cluster rejoins", Observed{DataDir: DataDirForeign, ClusterRunning: true}, ActionRejoin, "existing", true, nil},
+		{"foreign data dir alone is refused", Observed{DataDir: DataDirForeign, DataDirDetail: "x"}, "", "", false, ErrForeignDataDir},
+		{"restore wins", Observed{DataDir: DataDirOurs, Restore: true}, ActionRestore, "new", true, nil},
+		{"restore on empty disk moves nothing", Observed{Restore: true}, ActionRestore, "new", false, nil},
+		{"restore already done restarts", Observed{DataDir: DataDirOurs, Restore: true, RestoreDone: true}, ActionRestart, "existing", false, nil},
+		{"unfinished join resumes", Observed{Journaled: ActionJoin}, ActionJoin, "existing", false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Decide(tt.in)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if p.Action != tt.want || p.ClusterState != tt.state || p.MoveAside != tt.aside || p.Reason == "" {
+				t.Errorf("Decide(%+v) = %+v", tt.in, p)
+			}
+		})
+	}
+}

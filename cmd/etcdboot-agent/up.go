@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdboot/etcdboot/bootstrap"
+)
+
+func newUpCommand(g *globalFlags) *cobra.Command {
+	var crashAfter string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Firewall the node, decide the member's plan, start etcd and wait until it is ready",
+		Long: `up runs the agent's steps in order: payload, firewall, discovery, plan,
+data dir, config, start, healthy. Each completed step is journaled in
+--state-dir; a rerun after a crash resumes safely.
+
+With --exec the agent starts etcd itself and stays in the foreground,
+forwarding SIGTERM/SIGINT to it (containers, network namespaces). Without it
+the agent hands etcd over to systemd (etcd.service) and exits once the
+member is ready.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			g.cfg.CrashAfter = bootstrap.Step(crashAfter)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			agent, err := bootstrap.NewAgent(g.cfg)
+			if err != nil {
+				return err
+			}
+			return agent.Up(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&g.cfg.Exec, "exec", false, "supervise etcd as a child instead of starting etcd.service")
+	f.StringVar(&g.cfg.EtcdBinary, "etcd-binary", g.cfg.EtcdBinary, "etcd executable (with --exec)")
+	f.StringVar(&g.cfg.Unit, "unit", g.cfg.Unit, "systemd unit that runs etcd")
+	f.StringVar(&g.cfg.EtcdConfigDir, "etcd-config-dir", g.cfg.EtcdConfigDir, "where etcd.conf and etcd.yaml are written (under --root)")
+	f.DurationVar(&g.cfg.HealthTimeout, "health-timeout", g.cfg.HealthTimeout, "how long to wait for the member to become ready")
+	f.StringVar(&crashAfter, "crash-after", "", "testing: kill the agent with SIGKILL right after this step")
+	_ = f.MarkHidden("crash-after")
+	return cmd
+}
