@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	osuser "os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -40,6 +41,8 @@ type Config struct {
 	Exec bool
 	// Unit is the systemd unit that runs etcd.
 	Unit string
+	// EtcdUser owns the data dir in systemd mode, where etcd runs as it.
+	EtcdUser string
 	// HealthTimeout bounds the wait for the member to become ready.
 	HealthTimeout time.Duration
 	// CrashAfter kills the agent with SIGKILL right after it journals this
@@ -58,6 +61,7 @@ func DefaultConfig() Config {
 		EtcdConfigDir: "/etc/etcd",
 		EtcdBinary:    "/usr/local/bin/etcd",
 		Unit:          "etcd.service",
+		EtcdUser:      "etcd",
 		HealthTimeout: 5 * time.Minute,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:           time.Now,
@@ -132,6 +136,12 @@ func (a *Agent) Up(ctx context.Context) error {
 		{StepHealthy, a.waitHealthy},
 	}
 	for _, s := range steps {
+		if s.step == StepHealthy && !a.cfg.Exec {
+			// etcd.service is ordered after this agent: waiting here would
+			// wait for ourselves. Its ExecStartPost runs `etcdboot-agent ready`.
+			a.log.Info("handed over to systemd; etcd.service runs the health gate", "unit", a.cfg.Unit)
+			return nil
+		}
 		a.log.Info("step", "step", s.step)
 		if err := s.run(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.step, err)
@@ -335,7 +345,41 @@ func (a *Agent) prepareDataDir(context.Context) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	return os.Chmod(dataDir, 0o700)
+	if err := os.Chmod(dataDir, 0o700); err != nil {
+		return err
+	}
+	if a.cfg.Exec || a.cfg.EtcdUser == "" {
+		return nil
+	}
+	return chownTree(dataDir, a.cfg.EtcdUser)
+}
+
+// chownTree gives a data dir to the user etcd runs as under systemd.
+func chownTree(dir, user string) error {
+	u, err := osuser.Lookup(user)
+	if err != nil {
+		return fmt.Errorf("etcd runs as user %q, which does not exist: %w; the image must create it", user, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+// Ready is the health gate alone, for etcd.service's ExecStartPost: it waits
+// until the member answers ready and journals it.
+func (a *Agent) Ready(ctx context.Context) error {
+	if err := a.loadPayload(ctx); err != nil {
+		return fmt.Errorf("%s: %w", StepPayload, err)
+	}
+	if err := a.waitHealthy(ctx); err != nil {
+		return fmt.Errorf("%s: %w", StepHealthy, err)
+	}
+	return a.journal.Record(StepHealthy, a.cfg.Now())
 }
 
 // EtcdConfig computes this member's etcd settings for the plan.

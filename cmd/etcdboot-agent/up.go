@@ -45,3 +45,20 @@ member is ready.`,
 	_ = f.MarkHidden("crash-after")
 	return cmd
 }
+
+func newReadyCommand(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ready",
+		Short: "Wait until this node's member answers ready (etcd.service's ExecStartPost)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			agent, err := bootstrap.NewAgent(g.cfg)
+			if err != nil {
+				return err
+			}
+			return agent.Ready(cmd.Context())
+		},
+	}
+	cmd.Flags().DurationVar(&g.cfg.HealthTimeout, "health-timeout", g.cfg.HealthTimeout, "how long to wait for the member to become ready")
+	return cmd
+}

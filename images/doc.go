@@ -1,0 +1,4 @@
+// Package images holds what a member's image carries besides binaries: the
+// systemd units that run etcdboot-agent and etcd, embedded so the Packer
+// provisioner installs exactly the bytes that are tested here.
+package images
