@@ -37,6 +37,15 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
+// Has reports whether path was written in the document.
+func (d *Document) Has(path string) bool {
+	if d == nil {
+		return false
+	}
+	_, ok := d.positions[path]
+	return ok
+}
+
 // At returns the position of field path, or of its nearest written parent.
 func (d *Document) At(path string) Pos {
 	if d == nil {

@@ -188,6 +188,9 @@ func (c *checker) membersOrGroup(cl *Cluster) {
 		}
 		if m.FQDN != "" && !validDomain(m.FQDN) {
 			c.errorf(p+".fqdn", "%q is not a domain name", m.FQDN)
+		} else if m.FQDN != "" && cl.Discovery.Mode == DiscoveryDNS && !strings.HasPrefix(m.FQDN, m.Name+".") {
+			// The agent names peers after the first label of their SRV target.
+			c.errorf(p+".fqdn", "%q must start with the member name (%s.) in dns discovery: members are named after their SRV target", m.FQDN, m.Name)
 		}
 		if m.MAC != "" {
 			hw, err := net.ParseMAC(m.MAC)
@@ -375,6 +378,18 @@ func (p *NodePayload) Validate(doc *Document) []Problem {
 	}
 	if p.Cluster == "" {
 		c.errorf("cluster", "is missing; regenerate the payload with etcdboot generate")
+	}
+	// A payload cut short (a truncated user-data, a half-written file) lacks
+	// whole sections: say so once per section instead of once per field.
+	incomplete := false
+	for _, section := range []string{"etcd", "discovery", "tls"} {
+		if doc.positions != nil && !doc.Has(section) {
+			c.errorf(section, "is missing: the payload is incomplete (truncated?); regenerate it or provide it again")
+			incomplete = true
+		}
+	}
+	if incomplete {
+		return c.problems
 	}
 	if p.Token == "" {
 		c.errorf("token", "is missing; regenerate the payload with etcdboot generate")
