@@ -1,0 +1,196 @@
+package status
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// sampleReport is a three-member cluster with one member down and one
+// reporting an alarm.
+func sampleReport() Report {
+	return Report{
+		Endpoints: []EndpointStatus{
+			{
+				Endpoint: "https://192.168.2.51:2379", Healthy: true, Took: 4812345 * time.Nanosecond,
+				ID: "8e9e05c52164694d", Name: "etcd1", Version: "3.6.16", DBSize: 20480, DBSizeInUse: 16384,
+				IsLeader: true, RaftTerm: 2, RaftIndex: 1234, RaftAppliedIndex: 1234,
+			},
+			{
+				Endpoint: "https://192.168.2.52:2379", Healthy: false, Took: 5 * time.Second,
+				Error: "status: no answer within 5s: dial tcp 192.168.2.52:2379: connect: connection refused",
+			},
+			{
+				Endpoint: "https://192.168.2.53:2379", Healthy: false, Took: 12 * time.Millisecond,
+				Error: "active alarms: NOSPACE on member 2a1b", ID: "2a1b", Name: "etcd3", Version: "3.6.16",
+				DBSize: 2_147_483_648, DBSizeInUse: 2_000_000_000, RaftTerm: 2, RaftIndex: 1234, RaftAppliedIndex: 1230,
+				Errors: []string{"memberID:2a1b alarm:NOSPACE"},
+			},
+		},
+		Members: []Member{
+			{ID: "8e9e05c52164694d", Name: "etcd1", PeerURLs: []string{"https://192.168.2.51:2380"}, ClientURLs: []string{"https://192.168.2.51:2379"}},
+			{ID: "91bc3c398fb3c146", Name: "etcd2", PeerURLs: []string{"https://192.168.2.52:2380"}, ClientURLs: []string{"https://192.168.2.52:2379"}},
+			{ID: "2a1b", Name: "etcd3", PeerURLs: []string{"https://192.168.2.53:2380"}, ClientURLs: []string{"https://192.168.2.53:2379"}, IsLearner: true},
+		},
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v; run go test ./status -run %s -update", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./status -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func TestWriteTableDrawsAlignedBoxWithEveryColumn(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTable(&b, sampleReport()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "table.golden", b.Bytes())
+
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 3+3+1 { // rule, header, rule, 3 rows, rule
+		t.Fatalf("%d lines, want 7:\n%s", len(lines), b.String())
+	}
+	header := lines[1]
+	for _, h := range []string{"ENDPOINT", "HEALTH", "TOOK", "ID", "NAME", "VERSION", "DB SIZE", "LEADER", "LEARNER", "RAFT TERM", "RAFT INDEX", "ERROR"} {
+		if !strings.Contains(header, "| "+h+" ") {
+			t.Errorf("header lacks column %s: %s", h, header)
+		}
+	}
+	// Aligned: every line is as wide as the rule and has its column
+	// separators exactly where the rule has its corners.
+	corners := separators(lines[0], '+')
+	for i, line := range lines {
+		if utf8.RuneCountInString(line) != utf8.RuneCountInString(lines[0]) {
+			t.Errorf("line %d is %d wide, the rule %d:\n%s", i, utf8.RuneCountInString(line), utf8.RuneCountInString(lines[0]), b.String())
+		}
+		sep := byte('|')
+		if strings.HasPrefix(line, "+") {
+			sep = '+'
+		}
+		if got := separators(line, sep); !reflect.DeepEqual(got, corners) {
+			t.Errorf("line %d has separators at %v, the rule at %v:\n%s", i, got, corners, b.String())
+		}
+	}
+	for _, want := range []string{
+		"| https://192.168.2.51:2379 | true ", "| 4.812ms |", "| 8e9e05c52164694d |", "|   20 kB |", "|  2.1 GB |",
+		"| status: no answer within 5s", "active alarms: NOSPACE on member 2a1b; memberID:2a1b alarm:NOSPACE",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	// The endpoint that never answered has empty status cells, not zeroes.
+	if strings.Contains(lines[4], "0 B") || strings.Contains(lines[4], "false  | false") {
+		t.Errorf("unanswered endpoint shows status values: %s", lines[4])
+	}
+}
+
+// separators returns the byte offsets of sep in line, outside cell text:
+// cells here hold no '|' or '+'.
+func separators(line string, sep byte) []int {
+	var at []int
+	for i := 0; i < len(line); i++ {
+		if line[i] == sep {
+			at = append(at, i)
+		}
+	}
+	return at
+}
+
+func TestWriteJSONRoundTrips(t *testing.T) {
+	want := sampleReport()
+	var b bytes.Buffer
+	if err := WriteJSON(&b, want); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.golden.json", b.Bytes())
+	var got Report
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, b.String())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip changed the report:\ngot  %+v\nwant %+v", got, want)
+	}
+	for _, key := range []string{`"dbSizeInUse": 16384`, `"isLeader": true`, `"raftAppliedIndex": 1230`, `"took": 4812345`, `"peerURLs": [`, `"isLearner": true`} {
+		if !strings.Contains(b.String(), key) {
+			t.Errorf("JSON lacks %s:\n%s", key, b.String())
+		}
+	}
+}
+
+func TestWriteJSONWritesEmptyListsNotNull(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteJSON(&b, Report{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(strings.Fields(b.String()), ""), `{"endpoints":[],"members":[]}`; got != want {
+		t.Errorf("empty report = %s, want %s", got, want)
+	}
+}
+
+func TestHumanBytesMatchesEtcdctl(t *testing.T) {
+	// etcdctl prints sizes with go-humanize's Bytes; these are its outputs.
+	tests := []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"},
+		{9, "9 B"},
+		{10, "10 B"},
+		{999, "999 B"},
+		{1000, "1.0 kB"},
+		{16384, "16 kB"},
+		{20480, "20 kB"},
+		{24576, "25 kB"},
+		{999_999, "1000 kB"},
+		{2_100_000, "2.1 MB"},
+		{2_147_483_648, "2.1 GB"},
+		{8_589_934_592, "8.6 GB"},
+	}
+	for _, tt := range tests {
+		if got := humanBytes(tt.n); got != tt.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestReportHealthyNeedsEveryEndpoint(t *testing.T) {
+	ok := EndpointStatus{Endpoint: "a", Healthy: true}
+	bad := EndpointStatus{Endpoint: "b", Error: "down"}
+	tests := []struct {
+		name string
+		r    Report
+		want bool
+	}{
+		{"no endpoints", Report{}, false},
+		{"all healthy", Report{Endpoints: []EndpointStatus{ok, ok}}, true},
+		{"one down", Report{Endpoints: []EndpointStatus{ok, bad}}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.r.Healthy(); got != tt.want {
+			t.Errorf("%s: Healthy() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
