@@ -1,0 +1,222 @@
+package generate
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/etcdboot/etcdboot/discovery"
+	"github.com/etcdboot/etcdboot/pki"
+	"github.com/etcdboot/etcdboot/spec"
+)
+
+// ZoneTTL is the TTL of the generated SRV and address records.
+const ZoneTTL = 300
+
+// ZonePath is where the generator writes the zone of domain.
+func ZonePath(outDir, domain string) string {
+	return filepath.Join(outDir, "dns", domain+".zone")
+}
+
+// dns writes out/dns/<domain>.zone when members find each other over DNS. The
+// SOA serial only moves when the records change, so reruns rewrite nothing.
+func (g *generator) dns() error {
+	d := g.c.Discovery.DNS
+	if g.c.Discovery.Mode != spec.DiscoveryDNS || d == nil {
+		return nil
+	}
+	var targets []discovery.Target
+	for _, m := range g.c.Members {
+		targets = append(targets, discovery.TargetFor(m, d.Domain))
+	}
+	rrs := discovery.Records(d.Domain, targets, uint16(g.c.Etcd.PeerPort), uint16(g.c.Etcd.ClientPort), ZoneTTL)
+	opts := discovery.DefaultZoneOptions(d.Domain)
+	if d.Server != "" {
+		if ap, err := netip.ParseAddrPort(d.Server); err == nil {
+			opts.NameserverAddrs = []netip.Addr{ap.Addr()}
+		}
+	}
+	path := ZonePath(g.opts.OutDir, d.Domain)
+	serial := uint32(1)
+	old, err := os.ReadFile(path)
+	if err == nil {
+		if z, perr := discovery.ParseZone(bytes.NewReader(old), d.Domain, path); perr == nil && z.Serial() > 0 {
+			serial = z.Serial()
+		}
+	}
+	render := func(serial uint32) ([]byte, error) {
+		var b bytes.Buffer
+		err := discovery.WriteZone(&b, d.Domain, rrs, serial, opts)
+		return b.Bytes(), err
+	}
+	zone, err := render(serial)
+	if err != nil {
+		return err
+	}
+	if old != nil && !bytes.Equal(old, zone) {
+		if zone, err = render(serial + 1); err != nil {
+			return err
+		}
+	}
+	return g.write(filepath.Join("dns", d.Domain+".zone"), zone, 0o644)
+}
+
+// monitoringTLS are the files Prometheus scrapes with, next to its config.
+var monitoringTLS = []struct{ src, dst string }{
+	{"ca.crt", "tls/ca.crt"},
+	{pki.HealthcheckClient + ".crt", "tls/client.crt"},
+	{pki.HealthcheckClient + ".key", "tls/client.key"},
+}
+
+// monitoring writes out/monitoring/prometheus.yml: a TLS scrape of every
+// member's metrics URL, with the healthcheck client certificate.
+func (g *generator) monitoring() error {
+	for _, f := range monitoringTLS {
+		data, err := os.ReadFile(filepath.Join(g.pkiDir().Path, f.src))
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if filepath.Ext(f.dst) == ".key" {
+			mode = 0o600
+		}
+		if err := g.write(filepath.Join("monitoring", f.dst), data, mode); err != nil {
+			return err
+		}
+	}
+	job := map[string]any{
+		"job_name": "etcd",
+		"scheme":   "https",
+		"tls_config": map[string]any{
+			"ca_file":   "tls/ca.crt",
+			"cert_file": "tls/client.crt",
+			"key_file":  "tls/client.key",
+		},
+	}
+	labels := map[string]string{"cluster": g.c.Name}
+	if a := g.c.Autoscaling; a != nil {
+		// Members of a group are unknown here: follow the client SRV records.
+		job["dns_sd_configs"] = []map[string]any{{"names": []string{discovery.SRVName(discovery.ClientService, a.Domain)}}}
+		job["relabel_configs"] = []map[string]any{{"target_label": "cluster", "replacement": g.c.Name}}
+	} else {
+		var targets []string
+		for _, m := range g.c.Members {
+			for _, s := range m.IPs {
+				if ip, err := netip.ParseAddr(s); err == nil {
+					targets = append(targets, netip.AddrPortFrom(ip, uint16(g.c.Etcd.MetricsPort)).String())
+				}
+			}
+		}
+		job["static_configs"] = []map[string]any{{"targets": targets, "labels": labels}}
+	}
+	cfg := map[string]any{
+		"global":         map[string]any{"scrape_interval": "15s", "evaluation_interval": "15s"},
+		"scrape_configs": []any{job},
+	}
+	data, err := marshalYAML("# Prometheus scrape configuration for etcd cluster "+g.c.Name+", written by etcdboot.\n", cfg)
+	if err != nil {
+		return err
+	}
+	return g.write(filepath.Join("monitoring", "prometheus.yml"), data, 0o644)
+}
+
+// kubeadm writes the etcd.external stanza of kubeadm's ClusterConfiguration
+// and the kube-apiserver's client certificate beside it.
+func (g *generator) kubeadm() error {
+	if len(g.c.Members) == 0 {
+		return nil
+	}
+	for _, f := range []struct{ src, dst string }{
+		{"ca.crt", "pki/etcd/ca.crt"},
+		{pki.APIServerClient + ".crt", "pki/apiserver-etcd-client.crt"},
+		{pki.APIServerClient + ".key", "pki/apiserver-etcd-client.key"},
+	} {
+		data, err := os.ReadFile(filepath.Join(g.pkiDir().Path, f.src))
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if filepath.Ext(f.dst) == ".key" {
+			mode = 0o600
+		}
+		if err := g.write(filepath.Join("kubeadm", f.dst), data, mode); err != nil {
+			return err
+		}
+	}
+	cfg := map[string]any{
+		"apiVersion": "kubeadm.k8s.io/v1beta4",
+		"kind":       "ClusterConfiguration",
+		"etcd": map[string]any{
+			"external": map[string]any{
+				"endpoints": g.clientEndpoints(),
+				"caFile":    "/etc/kubernetes/pki/etcd/ca.crt",
+				"certFile":  "/etc/kubernetes/pki/apiserver-etcd-client.crt",
+				"keyFile":   "/etc/kubernetes/pki/apiserver-etcd-client.key",
+			},
+		},
+	}
+	head := "# kubeadm ClusterConfiguration for an external etcd (cluster " + g.c.Name + ").\n" +
+		"# Copy kubeadm/pki/ to /etc/kubernetes/pki/ on every control-plane node.\n"
+	data, err := marshalYAML(head, cfg)
+	if err != nil {
+		return err
+	}
+	return g.write(filepath.Join("kubeadm", "etcd-external.yaml"), data, 0o644)
+}
+
+func marshalYAML(head string, v any) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(head)
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// Summary is a short human description of a result, for the CLI.
+func (r *Result) Summary() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "cluster %s: %d members, discovery %s, etcd %s\n", r.Cluster.Name, r.Cluster.Size(), r.Cluster.Discovery.Mode, r.Cluster.Etcd.Version)
+	for _, n := range r.Nodes {
+		fmt.Fprintf(&b, "  node %-12s %s\n", n.Name, n.Dir)
+	}
+	if r.Launch != nil {
+		fmt.Fprintf(&b, "  launch payload  %s\n", r.Launch.Dir)
+	}
+	fmt.Fprintf(&b, "%s files written\n", strconv.Itoa(len(r.Files)))
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "%s\n", w)
+	}
+	return b.String()
+}
+
+// discoveryToken gives etcd v3 discovery a token when the spec names none: a
+// random one, kept in out/discovery/etcd-token so reruns reuse it. It must
+// still be created on the discovery cluster (etcdboot discovery new).
+func (g *generator) discoveryToken() error {
+	d := g.c.Discovery.Etcd
+	if g.c.Discovery.Mode != spec.DiscoveryEtcd || d == nil || d.Token != "" {
+		return nil
+	}
+	rel := filepath.Join("discovery", "etcd-token")
+	if data, err := os.ReadFile(filepath.Join(g.opts.OutDir, rel)); err == nil && !g.opts.Rotate {
+		d.Token = strings.TrimSpace(string(data))
+	} else {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		d.Token = g.c.Name + "-" + hex.EncodeToString(b[:])
+	}
+	return g.write(rel, []byte(d.Token+"\n"), 0o600)
+}
