@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/e2e/testcluster"
+)
+
+// BenchmarkTimeToHealthy compares, in the same run, how long a 3-member
+// cluster takes to answer /readyz on every member when each member is brought
+// up by etcdboot-agent (firewall, plan, config, supervised start, health gate)
+// versus bare etcd started with the very settings the agent wrote.
+func BenchmarkTimeToHealthy(b *testing.B) {
+	// Page both binaries in first: a cold etcd binary costs seconds, and
+	// whichever side ran first would pay it.
+	bin := binDir(b)
+	for _, argv := range [][]string{{filepath.Join(bin, "etcd"), "--version"}, {filepath.Join(bin, "etcdboot-agent"), "version"}} {
+		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %v: %s", argv, err, out)
+		}
+	}
+	var agentTotal, bareTotal time.Duration
+	for i := 0; i < b.N; i++ {
+		// Alternate which side goes first.
+		if i%2 == 0 {
+			agentTotal += timeAgentCluster(b)
+			bareTotal += timeBareCluster(b)
+		} else {
+			bareTotal += timeBareCluster(b)
+			agentTotal += timeAgentCluster(b)
+		}
+	}
+	agent, bare := agentTotal/time.Duration(b.N), bareTotal/time.Duration(b.N)
+	b.ReportMetric(float64(agent.Milliseconds()), "agent-ms")
+	b.ReportMetric(float64(bare.Milliseconds()), "bare-etcd-ms")
+	b.ReportMetric(float64(agent)/float64(bare), "agent/bare")
+	fmt.Printf("time to healthy, 3 members: agent %v, bare etcd %v, ratio %.2f\n", agent, bare, float64(agent)/float64(bare))
+}
+
+func timeAgentCluster(b *testing.B) time.Duration {
+	c := newCluster(b, testcluster.Options{Members: 3})
+	start := time.Now()
+	if err := c.StartAll(); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.WaitHealthy(2 * time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	// The next cluster needs the lab's prefix and subnet.
+	if err := c.Lab.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return elapsed
+}
+
+func timeBareCluster(b *testing.B) time.Duration {
+	c := newCluster(b, testcluster.Options{Members: 3})
+	// Let the agent write etcd's configuration, then stop before it starts etcd.
+	for _, n := range c.Nodes {
+		if err := n.StartAgent("--crash-after", string(bootstrap.StepConfig)); err != nil {
+			b.Fatal(err)
+		}
+		<-n.Agent.Exited()
+	}
+	tlsConf, err := c.AdminTLS().ClientConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for _, n := range c.Nodes {
+		env, err := bootstrap.ReadEnvFile(filepath.Join(n.Root, "etc/etcd/etcd.conf"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		logDir := b.TempDir()
+		if _, err := n.Host.Start("bare-etcd", []string{filepath.Join(c.Opts.Bin, "etcd")}, append(env, "ETCD_LOG_OUTPUTS="+filepath.Join(logDir, "etcd.log"))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if err := bootstrap.WaitReady(ctx, bootstrap.HealthURL(n.ClientURL(), 6), tlsConf, 2*time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	if err := c.Lab.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return elapsed
+}
