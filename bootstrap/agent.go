@@ -45,6 +45,8 @@ type Config struct {
 	EtcdUser string
 	// HealthTimeout bounds the wait for the member to become ready.
 	HealthTimeout time.Duration
+	// DiscoveryTimeout bounds the wait for peers to appear in DNS.
+	DiscoveryTimeout time.Duration
 	// CrashAfter kills the agent with SIGKILL right after it journals this
 	// step: fault injection for the crash-and-resume tests.
 	CrashAfter Step
@@ -56,15 +58,16 @@ type Config struct {
 // DefaultConfig is the configuration of a real node.
 func DefaultConfig() Config {
 	return Config{
-		PayloadPath:   spec.DefaultPayloadPath,
-		StateDir:      "/var/lib/etcdboot",
-		EtcdConfigDir: "/etc/etcd",
-		EtcdBinary:    "/usr/local/bin/etcd",
-		Unit:          "etcd.service",
-		EtcdUser:      "etcd",
-		HealthTimeout: 5 * time.Minute,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now:           time.Now,
+		PayloadPath:      spec.DefaultPayloadPath,
+		StateDir:         "/var/lib/etcdboot",
+		EtcdConfigDir:    "/etc/etcd",
+		EtcdBinary:       "/usr/local/bin/etcd",
+		Unit:             "etcd.service",
+		EtcdUser:         "etcd",
+		HealthTimeout:    5 * time.Minute,
+		DiscoveryTimeout: 10 * time.Minute,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:              time.Now,
 	}
 }
 
@@ -91,6 +94,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 	}
 	if cfg.HealthTimeout == 0 {
 		cfg.HealthTimeout = def.HealthTimeout
+	}
+	if cfg.DiscoveryTimeout == 0 {
+		cfg.DiscoveryTimeout = def.DiscoveryTimeout
 	}
 	if cfg.EtcdConfigDir == "" {
 		cfg.EtcdConfigDir = def.EtcdConfigDir
@@ -284,15 +290,6 @@ func (a *Agent) applyFirewall(context.Context) error {
 	return nil
 }
 
-func (a *Agent) discover(context.Context) error {
-	switch a.payload.Discovery.Mode {
-	case spec.DiscoveryStatic:
-		a.peers = a.payload.Members
-		return nil
-	}
-	return fmt.Errorf("discovery.mode %q is not supported by this agent yet; use static", a.payload.Discovery.Mode)
-}
-
 func (a *Agent) peerURLs() []string { return PeerURLs(*a.payload.Node, a.payload.Etcd.PeerPort) }
 
 func (a *Agent) decide(_ context.Context, prev JournalState) error {
@@ -413,7 +410,12 @@ func (a *Agent) EtcdConfig() EtcdConfig {
 		PeerCertFile:             a.path(p.TLS.PeerCertFile),
 		PeerKeyFile:              a.path(p.TLS.PeerKeyFile),
 	}
-	c.InitialCluster = InitialCluster(a.peers, e.PeerPort)
+	switch p.Discovery.Mode {
+	case spec.DiscoveryEtcd:
+		c.DiscoveryToken, c.DiscoveryEndpoints = p.Discovery.Etcd.Token, p.Discovery.Etcd.Endpoints
+	default:
+		c.InitialCluster = InitialCluster(a.peers, e.PeerPort)
+	}
 	return c
 }
 
@@ -463,7 +465,7 @@ func (a *Agent) clientURL() string {
 }
 
 func (a *Agent) waitHealthy(ctx context.Context) error {
-	tlsConf, err := a.TLSFiles().ClientTLS()
+	tlsConf, err := a.TLSFiles().ClientConfig()
 	if err != nil {
 		return err
 	}

@@ -3,41 +3,22 @@ package bootstrap
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 )
 
 // ErrNotReady is returned when the member did not become ready in time.
 var ErrNotReady = errors.New("member not ready")
 
 // TLSFiles names a CA and a client certificate for talking to etcd.
-type TLSFiles struct {
-	CAFile, CertFile, KeyFile string
-}
-
-// ClientTLS loads the files into a tls.Config for an etcd client.
-func (f TLSFiles) ClientTLS() (*tls.Config, error) {
-	ca, err := os.ReadFile(f.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("read CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("CA file %s holds no PEM certificate; regenerate the payload", f.CAFile)
-	}
-	cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load client certificate %s: %w", f.CertFile, err)
-	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
+type TLSFiles = tlsfiles.Files
 
 // HealthURL is the endpoint that says a member is ready: /readyz from etcd
 // 3.6 on, /health on 3.5.

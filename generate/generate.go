@@ -84,6 +84,7 @@ func Cluster(c *spec.Cluster, warnings []spec.Problem, opts Options) (*Result, e
 	}{
 		{"pki", g.pki},
 		{"discovery token", g.discoveryToken},
+		{"dns update key", g.dnsUpdateKey},
 		{"nodes", g.nodes},
 		{"dns", g.dns},
 		{"monitoring", g.monitoring},

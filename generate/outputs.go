@@ -34,8 +34,11 @@ func (g *generator) dns() error {
 		return nil
 	}
 	var targets []discovery.Target
-	for _, m := range g.c.Members {
-		targets = append(targets, discovery.TargetFor(m, d.Domain))
+	if !d.Register {
+		// With registration members add their own records at boot.
+		for _, m := range g.c.Members {
+			targets = append(targets, discovery.TargetFor(m, d.Domain))
+		}
 	}
 	rrs := discovery.Records(d.Domain, targets, uint16(g.c.Etcd.PeerPort), uint16(g.c.Etcd.ClientPort), ZoneTTL)
 	opts := discovery.DefaultZoneOptions(d.Domain)
@@ -220,3 +223,38 @@ func (g *generator) discoveryToken() error {
 	}
 	return g.write(rel, []byte(d.Token+"\n"), 0o600)
 }
+
+// dnsUpdateKey gives registering members a TSIG key: the spec's own, or one
+// generated once and kept in out/dns/tsig.yaml (and tsig.conf for BIND).
+func (g *generator) dnsUpdateKey() error {
+	d := g.c.Discovery.DNS
+	if g.c.Discovery.Mode != spec.DiscoveryDNS || d == nil || !d.Register || d.UpdateKey != nil {
+		return nil
+	}
+	rel := filepath.Join("dns", "tsig.yaml")
+	var key spec.TSIGKey
+	if data, err := os.ReadFile(filepath.Join(g.opts.OutDir, rel)); err == nil && !g.opts.Rotate {
+		if err := yaml.Unmarshal(data, &key); err != nil || key.Secret == "" {
+			return fmt.Errorf("%s: not a TSIG key (%v); delete it or pass --rotate", filepath.Join(g.opts.OutDir, rel), err)
+		}
+	} else {
+		k, err := discovery.NewTSIGKey("etcdboot-update." + d.Domain)
+		if err != nil {
+			return err
+		}
+		key = k
+	}
+	d.UpdateKey = &key
+	data, err := yaml.Marshal(key)
+	if err != nil {
+		return err
+	}
+	if err := g.write(rel, data, 0o600); err != nil {
+		return err
+	}
+	bind := fmt.Sprintf("key %q {\n\talgorithm %s;\n\tsecret %q;\n};\n", key.Name, key.Algorithm, key.Secret)
+	return g.write(filepath.Join("dns", "tsig.conf"), []byte(bind), 0o600)
+}
+
+// TSIGKeyPath is where the generator keeps the DNS update key.
+func TSIGKeyPath(outDir string) string { return filepath.Join(outDir, "dns", "tsig.yaml") }

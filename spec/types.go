@@ -90,7 +90,11 @@ type DNSDiscovery struct {
 	Domain string `yaml:"domain"`
 	// Server is a DNS server "host:port" to ask instead of /etc/resolv.conf.
 	Server string `yaml:"server,omitempty"`
-	// UpdateKey lets the agent register itself by RFC 2136 dynamic update.
+	// Register makes each agent add its own A/AAAA and SRV records by RFC
+	// 2136 dynamic update, signed with a TSIG key the generator creates.
+	Register bool `yaml:"register,omitempty"`
+	// UpdateKey is that key: in a cluster spec only to bring your own (for
+	// an existing BIND), in a node payload always when Register is set.
 	UpdateKey *TSIGKey `yaml:"updateKey,omitempty"`
 }
 

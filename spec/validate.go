@@ -270,8 +270,14 @@ func (c *checker) discovery(cl *Cluster, minor int) {
 		if d.DNS != nil && d.DNS.UpdateKey != nil {
 			k := d.DNS.UpdateKey
 			if k.Name == "" || k.Secret == "" {
-				c.errorf("discovery.dns.updateKey", "needs name and secret (base64); the generator writes one in out/dns/")
+				c.errorf("discovery.dns.updateKey", "needs name and secret (base64); leave it out and the generator writes one to out/dns/tsig.yaml")
 			}
+			if !d.DNS.Register {
+				c.errorf("discovery.dns.updateKey", "is set but discovery.dns.register is not; set register: true or remove the key")
+			}
+		}
+		if d.DNS != nil && d.DNS.Register && d.DNS.Server == "" {
+			c.errorf("discovery.dns.server", "is missing; registering by dynamic update needs the authoritative server, e.g. 10.0.0.2:53")
 		}
 	case DiscoveryEtcd:
 		if minor > 0 && minor < 6 {

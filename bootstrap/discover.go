@@ -1,0 +1,238 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/etcdboot/etcdboot/discovery"
+	"github.com/etcdboot/etcdboot/firewall"
+	"github.com/etcdboot/etcdboot/spec"
+)
+
+// discover finds the member set the firewall and --initial-cluster use.
+//
+// In DNS mode the agent reads the _etcd-server-ssl._tcp SRV records itself and
+// builds --initial-cluster from them instead of handing etcd --discovery-srv:
+// the firewall needs the peers' addresses before etcd starts, so the records
+// are resolved here anyway; peer URLs stay https://IP:port as in static mode,
+// so member IDs (hashed from peer URLs and token) and the data-dir ownership
+// check are the same in every mode; and a bad record is reported by name
+// before etcd runs instead of as an etcd bootstrap failure. A member's name
+// is the first label of its SRV target, so targets are <name>.<domain>.
+func (a *Agent) discover(ctx context.Context) error {
+	switch a.payload.Discovery.Mode {
+	case spec.DiscoveryStatic:
+		a.peers = a.payload.Members
+		return nil
+	case spec.DiscoveryDNS:
+		if err := a.register(ctx); err != nil {
+			return err
+		}
+		peers, err := a.lookupPeers(ctx)
+		if err != nil {
+			return err
+		}
+		a.peers = peers
+		// The firewall went up first with the payload's members; now let in
+		// exactly the peers DNS names, in one atomic swap.
+		if a.payload.Firewall.IsEnabled() {
+			if err := firewall.ReplacePeers(firewall.DefaultTable, addrsOf(peers)); err != nil {
+				return fmt.Errorf("let discovered peers through the firewall: %w", err)
+			}
+		}
+		return nil
+	case spec.DiscoveryEtcd:
+		if a.minor < 6 {
+			return fmt.Errorf("discovery.mode etcd needs etcd 3.6 or later, the payload says %s: use dns or static discovery", a.payload.Etcd.Version)
+		}
+		if err := a.checkToken(ctx); err != nil {
+			return err
+		}
+		// etcd registers itself under the token and waits for its peers;
+		// the known members are let through the firewall meanwhile.
+		a.peers = a.payload.Members
+		return nil
+	}
+	return fmt.Errorf("discovery.mode %q is not a discovery mode", a.payload.Discovery.Mode)
+}
+
+// expectedSize is how many members a forming cluster waits for.
+func (a *Agent) expectedSize() int {
+	if a.payload.Autoscaling != nil {
+		return a.payload.Autoscaling.Size
+	}
+	return len(a.payload.Members)
+}
+
+// lookupPeers reads the SRV records until they list the expected number of
+// members and this node, retrying with backoff until DiscoveryTimeout.
+func (a *Agent) lookupPeers(ctx context.Context) ([]spec.Member, error) {
+	d := a.payload.Discovery.DNS
+	want := a.expectedSize()
+	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		peers, err := discovery.LookupSRV(ctx, d.Server, discovery.ServerService, d.Domain)
+		var members []spec.Member
+		if err == nil {
+			members, err = a.membersFromSRV(peers, want)
+		}
+		if err == nil {
+			return members, nil
+		}
+		if a.cfg.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("dns discovery of %s after %d attempts: %w", discovery.SRVName(discovery.ServerService, d.Domain), attempt, err)
+		}
+		a.log.Warn("dns discovery: retrying", "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// ErrSelfNotListed means the SRV records do not name this node.
+var ErrSelfNotListed = errors.New("this node is not among the SRV targets")
+
+func (a *Agent) membersFromSRV(peers []discovery.Peer, want int) ([]spec.Member, error) {
+	own := a.nodeAddrs()
+	var members []spec.Member
+	self := false
+	for _, p := range peers {
+		if p.Port != uint16(a.payload.Etcd.PeerPort) {
+			return nil, fmt.Errorf("SRV target %s has port %d, but etcd.peerPort is %d", p.Host, p.Port, a.payload.Etcd.PeerPort)
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(p.Host, "."), ".")
+		m := spec.Member{Name: name, FQDN: strings.TrimSuffix(p.Host, ".")}
+		for _, ip := range p.Addrs {
+			m.IPs = append(m.IPs, ip.String())
+			if slices.Contains(own, ip) {
+				self = true
+				m.Name = a.payload.Node.Name
+			}
+		}
+		members = append(members, m)
+	}
+	if !self {
+		return nil, fmt.Errorf("%w: %v are listed, this node is %v: add its record or register it", ErrSelfNotListed, hosts(peers), own)
+	}
+	if len(members) < want {
+		return nil, fmt.Errorf("%d of %d members are listed so far (%v)", len(members), want, hosts(peers))
+	}
+	return members, nil
+}
+
+func hosts(peers []discovery.Peer) []string {
+	var out []string
+	for _, p := range peers {
+		out = append(out, p.Host)
+	}
+	return out
+}
+
+// addrsOf returns the parsed addresses of members.
+func addrsOf(members []spec.Member) []netip.Addr {
+	var out []netip.Addr
+	for _, m := range members {
+		for _, s := range m.IPs {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
+}
+
+// selfTarget is this node's SRV target: <name>.<domain> and its addresses.
+func (a *Agent) selfTarget() discovery.Target {
+	m := *a.payload.Node
+	return discovery.TargetFor(m, a.payload.Discovery.DNS.Domain)
+}
+
+// register adds this node's A/AAAA and SRV records by a signed RFC 2136
+// update when the payload carries an update key. It runs before the lookup,
+// not after etcd starts: members of a cluster forming from an empty zone find
+// each other only through the records they add themselves. It is idempotent,
+// so a restarting member registers again and repairs a lost record.
+func (a *Agent) register(ctx context.Context) error {
+	d := a.payload.Discovery.DNS
+	if !d.Register || d.UpdateKey == nil {
+		return nil
+	}
+	return retry(ctx, a, "dns registration", func() error {
+		return discovery.Register(ctx, d.Server, *d.UpdateKey, d.Domain, a.selfTarget(),
+			uint16(a.payload.Etcd.PeerPort), uint16(a.payload.Etcd.ClientPort), DNSRecordTTL)
+	})
+}
+
+// DNSRecordTTL is the TTL of the records an agent registers.
+const DNSRecordTTL = 60
+
+// retry runs f with backoff until it succeeds or DiscoveryTimeout passes.
+func retry(ctx context.Context, a *Agent, what string, f func() error) error {
+	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var stop backoffStop
+		if errors.As(err, &stop) {
+			return stop.err
+		}
+		if a.cfg.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s failed after %d attempts: %w", what, attempt, err)
+		}
+		a.log.Warn(what+": retrying", "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// ErrTokenFull means the discovery token has all its members and this node
+// is not one of them.
+var ErrTokenFull = errors.New("discovery token is full")
+
+// checkToken looks at the discovery token before etcd starts, so that a full
+// token or a missing one is a clear error rather than an etcd exit status.
+func (a *Agent) checkToken(ctx context.Context) error {
+	d := a.payload.Discovery.Etcd
+	dc := discovery.DiscoveryCluster{Endpoints: d.Endpoints, TLS: a.TLSFiles()}
+	return retry(ctx, a, "etcd discovery", func() error {
+		st, err := discovery.GetTokenStatus(ctx, dc, d.Token)
+		if err != nil {
+			return err
+		}
+		for _, m := range st.Members {
+			if m.Name == a.payload.Node.Name {
+				return nil // registered already: a restart of a forming member
+			}
+		}
+		if st.Full() {
+			var names []string
+			for _, m := range st.Members {
+				names = append(names, m.Name)
+			}
+			return backoffStop{fmt.Errorf("%w: token %s on %v has its %d members (%s); this member (%s) cannot form a cluster with it: join the running cluster instead, or create a new token",
+				ErrTokenFull, d.Token, d.Endpoints, st.Size, strings.Join(names, ", "), a.payload.Node.Name)}
+		}
+		return nil
+	})
+}
+
+// backoffStop wraps an error retrying cannot fix.
+type backoffStop struct{ err error }
+
+func (b backoffStop) Error() string { return b.err.Error() }
