@@ -40,3 +40,20 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+func TestQuorumAfterRemoval(t *testing.T) {
+	for _, tc := range []struct {
+		voters, healthy int
+		ok              bool
+	}{
+		{5, 5, true}, {3, 3, true}, {2, 2, true}, {1, 1, false}, {3, 2, false}, {5, 4, false},
+	} {
+		err := QuorumAfterRemoval(tc.voters, tc.healthy)
+		if (err == nil) != tc.ok {
+			t.Errorf("QuorumAfterRemoval(%d, %d) = %v", tc.voters, tc.healthy, err)
+		}
+		if err != nil && !errors.Is(err, ErrQuorumAtRisk) {
+			t.Errorf("error does not wrap ErrQuorumAtRisk: %v", err)
+		}
+	}
+}

@@ -42,10 +42,10 @@ func (g *generator) dns() error {
 	}
 	rrs := discovery.Records(d.Domain, targets, uint16(g.c.Etcd.PeerPort), uint16(g.c.Etcd.ClientPort), ZoneTTL)
 	opts := discovery.DefaultZoneOptions(d.Domain)
-	if d.Server != "" {
-		if ap, err := netip.ParseAddrPort(d.Server); err == nil {
-			opts.NameserverAddrs = []netip.Addr{ap.Addr()}
-		}
+	if ns, err := netip.ParseAddr(d.Nameserver); err == nil {
+		opts.NameserverAddrs = []netip.Addr{ns}
+	} else if ap, err := netip.ParseAddrPort(d.Server); err == nil {
+		opts.NameserverAddrs = []netip.Addr{ap.Addr()}
 	}
 	path := ZonePath(g.opts.OutDir, d.Domain)
 	serial := uint32(1)

@@ -125,7 +125,7 @@ func TestValidationMessages(t *testing.T) {
 			[]string{`c.yaml:1:1: not valid YAML: did not find expected ',' or ']'; fix the syntax`}},
 		{"empty file", "",
 			[]string{`c.yaml: the file is empty; write a YAML mapping (see examples/)`}},
-		{"dns fqdn must start with the name", validHeader + "discovery: {mode: dns, dns: {domain: e.example}}\nmembers:\n  - {name: a, ips: [10.0.0.1], fqdn: b.e.example}\n",
+		{"dns fqdn must start with the name", validHeader + "discovery: {mode: dns, dns: {domain: e.example, nameserver: 10.0.0.2}}\nmembers:\n  - {name: a, ips: [10.0.0.1], fqdn: b.e.example}\n",
 			[]string{`c.yaml:5:38: members[0].fqdn: "b.e.example" must start with the member name (a.) in dns discovery: members are named after their SRV target`}},
 		{"seed outside subnet", validHeader + "autoscaling:\n  size: 3\n  subnets: [10.0.0.0/24]\n  domain: e.example\n  seeds: [10.9.0.1]\n",
 			[]string{`c.yaml:7:11: autoscaling.seeds[0]: 10.9.0.1 is outside autoscaling.subnets; seeds must be member addresses`}},

@@ -90,6 +90,9 @@ type DNSDiscovery struct {
 	Domain string `yaml:"domain"`
 	// Server is a DNS server "host:port" to ask instead of /etc/resolv.conf.
 	Server string `yaml:"server,omitempty"`
+	// Nameserver is the IP of the zone's authoritative server (its NS
+	// record's address); defaults to Server's address.
+	Nameserver string `yaml:"nameserver,omitempty"`
 	// Register makes each agent add its own A/AAAA and SRV records by RFC
 	// 2136 dynamic update, signed with a TSIG key the generator creates.
 	Register bool `yaml:"register,omitempty"`

@@ -276,6 +276,14 @@ func (c *checker) discovery(cl *Cluster, minor int) {
 				c.errorf("discovery.dns.updateKey", "is set but discovery.dns.register is not; set register: true or remove the key")
 			}
 		}
+		if d.DNS != nil && d.DNS.Nameserver != "" {
+			if _, err := netip.ParseAddr(d.DNS.Nameserver); err != nil {
+				c.errorf("discovery.dns.nameserver", "%q is not an IP address", d.DNS.Nameserver)
+			}
+		}
+		if d.DNS != nil && d.DNS.Domain != "" && d.DNS.Server == "" && d.DNS.Nameserver == "" {
+			c.errorf("discovery.dns", "the zone needs its nameserver's address: set server (host:port the agents ask) or nameserver (the IP of the zone's NS)")
+		}
 		if d.DNS != nil && d.DNS.Register && d.DNS.Server == "" {
 			c.errorf("discovery.dns.server", "is missing; registering by dynamic update needs the authoritative server, e.g. 10.0.0.2:53")
 		}

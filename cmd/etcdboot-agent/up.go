@@ -41,6 +41,7 @@ member is ready.`,
 	f.StringVar(&g.cfg.Unit, "unit", g.cfg.Unit, "systemd unit that runs etcd")
 	f.StringVar(&g.cfg.EtcdConfigDir, "etcd-config-dir", g.cfg.EtcdConfigDir, "where etcd.conf and etcd.yaml are written (under --root)")
 	f.DurationVar(&g.cfg.HealthTimeout, "health-timeout", g.cfg.HealthTimeout, "how long to wait for the member to become ready")
+	f.DurationVar(&g.cfg.DiscoveryTimeout, "discovery-timeout", g.cfg.DiscoveryTimeout, "how long to retry discovery (DNS records, discovery tokens) before giving up")
 	f.StringVar(&crashAfter, "crash-after", "", "testing: kill the agent with SIGKILL right after this step")
 	_ = f.MarkHidden("crash-after")
 	return cmd
@@ -60,5 +61,26 @@ func newReadyCommand(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&g.cfg.HealthTimeout, "health-timeout", g.cfg.HealthTimeout, "how long to wait for the member to become ready")
+	return cmd
+}
+
+func newLeaveCommand(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "leave",
+		Short: "Leave the cluster gracefully: remove this member if quorum survives, deregister, stop etcd",
+		Long: `leave is for scale-in (a lifecycle hook, or the unit on shutdown). It refuses
+when removing this member could lose quorum or while another member is
+unhealthy, moves leadership away first, removes the member, deletes its DNS
+records (when it registered them) and stops etcd. Data is kept on disk.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			agent, err := bootstrap.NewAgent(g.cfg)
+			if err != nil {
+				return err
+			}
+			return agent.Leave(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&g.cfg.Exec, "exec", false, "etcd runs under an agent's --exec supervisor, not systemd")
 	return cmd
 }

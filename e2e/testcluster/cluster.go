@@ -169,16 +169,19 @@ func (c *Cluster) specYAML() string {
 	fmt.Fprintf(&b, "apiVersion: etcdboot/v1\nname: e2e\netcd:\n  version: %s\n  configFormat: %s\n", spec.DefaultEtcdVersion, c.Opts.ConfigFormat)
 	fmt.Fprintf(&b, "discovery:\n  mode: %s\n", c.Opts.Discovery)
 	if d := c.Opts.DNS; d != nil {
-		fmt.Fprintf(&b, "  dns: {domain: %s, server: %q}\n", d.Domain, d.Server)
+		fmt.Fprintf(&b, "  dns: {domain: %s, server: %q, nameserver: %q, register: %t}\n", d.Domain, d.Server, d.Nameserver, d.Register)
 	}
 	if d := c.Opts.EtcdDiscovery; d != nil {
 		fmt.Fprintf(&b, "  etcd: {endpoints: [%s], token: %q}\n", strings.Join(d.Endpoints, ", "), d.Token)
 	}
 	b.WriteString("members:\n")
 	for i := 0; i < c.Opts.Members; i++ {
-		fmt.Fprintf(&b, "  - name: etcd%d\n    ips: [10.123.0.%d]\n", i+1, c.Opts.FirstHost+i)
+		// Names follow addresses (10.123.0.11 is etcd1), so clusters
+		// generated into one lab never share a name.
+		idx := c.Opts.FirstHost - 10 + i
+		fmt.Fprintf(&b, "  - name: etcd%d\n    ips: [10.123.0.%d]\n", idx, c.Opts.FirstHost+i)
 		if c.Opts.DNS != nil {
-			fmt.Fprintf(&b, "    fqdn: etcd%d.%s\n", i+1, c.Opts.DNS.Domain)
+			fmt.Fprintf(&b, "    fqdn: etcd%d.%s\n", idx, c.Opts.DNS.Domain)
 		}
 	}
 	fmt.Fprintf(&b, "firewall:\n  clientCIDRs: [%s]\n  monitoringCIDRs: [%s]\n", c.Opts.ClientCIDR, c.Opts.ClientCIDR)
@@ -193,6 +196,12 @@ func (n *Node) StateDir() string { return filepath.Join(n.Root, "var/lib/etcdboo
 
 // DataDir is the node's etcd data dir.
 func (n *Node) DataDir() string { return filepath.Join(n.Root, spec.DefaultDataDir) }
+
+// LeaveArgv is the command line of `etcdboot-agent leave` for this node.
+func (n *Node) LeaveArgv() []string {
+	return []string{filepath.Join(n.c.Opts.Bin, "etcdboot-agent"), "leave", "--exec", "--log-level", "info",
+		"--payload", n.PayloadPath(), "--root", n.Root, "--state-dir", n.StateDir()}
+}
 
 // AgentArgv is the command line of the node's agent.
 func (n *Node) AgentArgv(extra ...string) []string {

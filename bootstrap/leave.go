@@ -1,0 +1,176 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdboot/etcdboot/discovery"
+)
+
+// ErrQuorumAtRisk means removing a member now could lose quorum.
+var ErrQuorumAtRisk = errors.New("removing this member could lose quorum")
+
+// QuorumAfterRemoval reports whether a cluster of voters, of which healthy
+// answer, keeps quorum when one healthy voter leaves; it also refuses while
+// any other voter is unhealthy, since that member's recovery may need the
+// one that is leaving. It is pure, for the plan and for tests.
+func QuorumAfterRemoval(voters, healthy int) error {
+	switch {
+	case voters <= 1:
+		return fmt.Errorf("%w: it is the last voting member; restore or add members first", ErrQuorumAtRisk)
+	case healthy < voters:
+		return fmt.Errorf("%w: %d of %d voting members are unhealthy; heal them before removing another", ErrQuorumAtRisk, voters-healthy, voters)
+	case healthy-1 < (voters-1)/2+1:
+		return fmt.Errorf("%w: %d healthy voters would remain of %d", ErrQuorumAtRisk, healthy-1, voters-1)
+	}
+	return nil
+}
+
+// Leave removes this member from its cluster gracefully: only when quorum
+// survives, leadership moved away first; then it deregisters from DNS and
+// stops etcd. Run by the unit on shutdown or by a lifecycle hook.
+func (a *Agent) Leave(ctx context.Context) error {
+	if err := a.loadPayload(ctx); err != nil {
+		return fmt.Errorf("%s: %w", StepPayload, err)
+	}
+	tlsConf, err := a.TLSFiles().ClientConfig()
+	if err != nil {
+		return err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{a.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	if err != nil {
+		return fmt.Errorf("connect to this member: %w", err)
+	}
+	defer cli.Close()
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ml, err := cli.MemberList(lctx)
+	if err != nil {
+		return fmt.Errorf("member list: %w; is this member running?", err)
+	}
+	self := a.findSelf(ml.Members)
+	if self == nil {
+		a.log.Warn("this member is not in the cluster any more", "member", a.payload.Node.Name)
+		return a.afterLeave(ctx)
+	}
+	voters, healthy := 0, 0
+	var leaderID uint64
+	var target *etcdserverpb.Member
+	for _, m := range ml.Members {
+		if m.IsLearner {
+			continue
+		}
+		voters++
+		if len(m.ClientURLs) == 0 {
+			continue
+		}
+		sctx, scancel := context.WithTimeout(lctx, 3*time.Second)
+		st, err := cli.Status(sctx, m.ClientURLs[0])
+		scancel()
+		if err != nil {
+			a.log.Warn("member unhealthy", "member", m.Name, "err", err)
+			continue
+		}
+		healthy++
+		leaderID = st.Leader
+		if m.ID != self.ID && target == nil {
+			target = m
+		}
+	}
+	if !self.IsLearner {
+		if err := QuorumAfterRemoval(voters, healthy); err != nil {
+			return err
+		}
+	}
+	if leaderID == self.ID && target != nil {
+		a.log.Info("moving leadership away", "to", target.Name)
+		if _, err := cli.MoveLeader(lctx, target.ID); err != nil {
+			return fmt.Errorf("move leadership to %s: %w", target.Name, err)
+		}
+	}
+	// Remove through another member: this one may stop answering mid-call.
+	if target != nil && len(target.ClientURLs) > 0 {
+		cli.SetEndpoints(target.ClientURLs...)
+	}
+	// etcd refuses a reconfiguration until its leader has been connected to
+	// every peer for a while (a fresh leader, a just-healed peer): retry that.
+	for attempt := 1; ; attempt++ {
+		_, err := cli.MemberRemove(lctx, self.ID)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, rpctypes.ErrUnhealthy) || lctx.Err() != nil {
+			return fmt.Errorf("remove member %s (%x) after %d attempts: %w", self.Name, self.ID, attempt, err)
+		}
+		a.log.Info("etcd refuses the removal until its leader sees every peer; retrying", "attempt", attempt)
+		time.Sleep(time.Second)
+	}
+	a.log.Info("member removed", "member", self.Name, "id", fmt.Sprintf("%x", self.ID))
+	return a.afterLeave(ctx)
+}
+
+// findSelf finds this member by name or by peer URL.
+func (a *Agent) findSelf(members []*etcdserverpb.Member) *etcdserverpb.Member {
+	urls := a.peerURLs()
+	for _, m := range members {
+		if m.Name == a.payload.Node.Name || slices.ContainsFunc(m.PeerURLs, func(u string) bool { return slices.Contains(urls, u) }) {
+			return m
+		}
+	}
+	return nil
+}
+
+// afterLeave deregisters from DNS and stops etcd.
+func (a *Agent) afterLeave(ctx context.Context) error {
+	if d := a.payload.Discovery.DNS; d != nil && d.Register && d.UpdateKey != nil {
+		err := discovery.Deregister(ctx, d.Server, *d.UpdateKey, d.Domain, a.selfTarget(),
+			uint16(a.payload.Etcd.PeerPort), uint16(a.payload.Etcd.ClientPort))
+		if err != nil {
+			return fmt.Errorf("deregister from DNS: %w", err)
+		}
+	}
+	a.journal.State.Plan = nil
+	a.journal.State.MemberID = 0
+	if err := a.journal.Save(); err != nil {
+		return err
+	}
+	return a.stopEtcd(ctx)
+}
+
+// stopEtcd stops the local etcd: through systemd, or by signalling the
+// process the supervisor recorded (its supervising agent then exits).
+func (a *Agent) stopEtcd(ctx context.Context) error {
+	if !a.cfg.Exec {
+		out, err := exec.CommandContext(ctx, "systemctl", "stop", a.cfg.Unit).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("systemctl stop %s: %w: %s", a.cfg.Unit, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(a.cfg.StateDir, "etcd.pid"))
+	if err != nil {
+		return nil // not running
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return nil
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 150 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
