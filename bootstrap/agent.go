@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -81,6 +82,12 @@ type Agent struct {
 	peers   []spec.Member
 	plan    Plan
 	sup     *Supervisor
+	// running is the healthy cluster discovery found, if any.
+	running *runningCluster
+	// joiner holds the join lock and client from membership to promotion.
+	joiner *joiner
+	// joinInitialCluster is --initial-cluster for a join: the current members.
+	joinInitialCluster string
 }
 
 // NewAgent checks cfg and opens the journal.
@@ -137,6 +144,7 @@ func (a *Agent) Up(ctx context.Context) error {
 		{StepDiscovery, a.discover},
 		{StepPlan, func(ctx context.Context) error { return a.decide(ctx, prev) }},
 		{StepDataDir, a.prepareDataDir},
+		{StepMembership, a.membership},
 		{StepConfig, a.writeConfig},
 		{StepStart, a.start},
 		{StepHealthy, a.waitHealthy},
@@ -173,14 +181,28 @@ func (a *Agent) loadPayload(context.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.Node == nil {
-		return fmt.Errorf("%s: node: is missing; launch-group payloads need an agent with autoscaling support", a.cfg.PayloadPath)
-	}
 	minor, err := spec.EtcdMinor(p.Etcd.Version)
 	if err != nil {
 		return fmt.Errorf("%s: etcd.version: %w", a.cfg.PayloadPath, err)
 	}
 	a.payload, a.minor = p, minor
+	if p.Node == nil {
+		// A launch payload of an autoscaling group: who we are comes from
+		// the host, our certificates from the group's intermediate.
+		addrs, err := HostAddrs()
+		if err != nil {
+			return err
+		}
+		self, err := GroupIdentity(p.Autoscaling, addrs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.cfg.PayloadPath, err)
+		}
+		p.Node = &self
+		if err := a.mintCertificates(); err != nil {
+			return err
+		}
+		a.log.Info("identity", "member", self.Name, "ip", self.IPs[0])
+	}
 	if a.journal.State.Token != p.Token || a.journal.State.Member != p.Node.Name {
 		// A journal of another cluster or member is an earlier life of this disk.
 		a.journal.State = JournalState{Token: p.Token, Member: p.Node.Name, MovedAside: a.journal.State.MovedAside}
@@ -212,15 +234,11 @@ func (a *Agent) checkCertificates() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.field, err)
 		}
-		block, _ := pem.Decode(data)
-		if block == nil {
-			return fmt.Errorf("%s: %s holds no PEM certificate; regenerate the payload", c.field, path)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
+		cert, inters, err := parseChain(data)
 		if err != nil {
-			return fmt.Errorf("%s: %s: %w", c.field, path, err)
+			return fmt.Errorf("%s: %s: %w; regenerate the payload", c.field, path, err)
 		}
-		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{c.usage}, CurrentTime: a.cfg.Now()}); err != nil {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{c.usage}, CurrentTime: a.cfg.Now()}); err != nil {
 			return fmt.Errorf("%s: %s is not signed by the CA in %s (%v); the payload mixes two clusters' PKI: regenerate it", c.field, path, a.path(t.CAFile), err)
 		}
 		for _, s := range a.payload.Node.IPs {
@@ -233,6 +251,32 @@ func (a *Agent) checkCertificates() error {
 		}
 	}
 	return nil
+}
+
+// parseChain reads a certificate file: the leaf, then any intermediates.
+func parseChain(data []byte) (*x509.Certificate, *x509.CertPool, error) {
+	var leaf *x509.Certificate
+	inters := x509.NewCertPool()
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, nil, err
+		}
+		if leaf == nil {
+			leaf = c
+		} else {
+			inters.AddCert(c)
+		}
+	}
+	if leaf == nil {
+		return nil, nil, errors.New("holds no PEM certificate")
+	}
+	return leaf, inters, nil
 }
 
 func (a *Agent) nodeAddrs() []netip.Addr {
@@ -292,7 +336,7 @@ func (a *Agent) applyFirewall(context.Context) error {
 
 func (a *Agent) peerURLs() []string { return PeerURLs(*a.payload.Node, a.payload.Etcd.PeerPort) }
 
-func (a *Agent) decide(_ context.Context, prev JournalState) error {
+func (a *Agent) decide(ctx context.Context, prev JournalState) error {
 	dataDir := a.path(a.payload.Etcd.DataDir)
 	rep, err := InspectDataDir(dataDir, a.payload.Node.Name, a.peerURLs(), a.payload.Token, a.journal.State.MemberID)
 	if err != nil {
@@ -305,12 +349,26 @@ func (a *Agent) decide(_ context.Context, prev JournalState) error {
 	if prev.Plan != nil && prev.Token == a.payload.Token && !containsStep(prev.Done, StepHealthy) {
 		obs.Journaled = prev.Plan.Action
 	}
+	if a.running != nil {
+		obs.ClusterRunning = true
+		obs.Self, _ = a.selfIn(a.running.members)
+	}
 	plan, err := Decide(obs)
 	if err != nil {
 		return fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
 	}
-	if plan.Action != ActionNew && plan.Action != ActionRestart {
-		return fmt.Errorf("plan %q (%s) needs an agent with join and restore support", plan.Action, plan.Reason)
+	if (plan.Action == ActionJoin || plan.Action == ActionRejoin) && a.running == nil {
+		// Resuming a join while the cluster does not answer yet: wait for it.
+		if err := retry(ctx, a, "finding the running cluster to resume the join", func() error {
+			rc, err := a.probeCluster(ctx, addrsOf(a.candidates()))
+			if err == nil && rc == nil {
+				err = errors.New("no member answers yet")
+			}
+			a.running = rc
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 	a.plan = plan
 	a.journal.State.Plan = &plan
@@ -410,8 +468,10 @@ func (a *Agent) EtcdConfig() EtcdConfig {
 		PeerCertFile:             a.path(p.TLS.PeerCertFile),
 		PeerKeyFile:              a.path(p.TLS.PeerKeyFile),
 	}
-	switch p.Discovery.Mode {
-	case spec.DiscoveryEtcd:
+	switch {
+	case a.plan.Action == ActionJoin || a.plan.Action == ActionRejoin:
+		c.InitialCluster = a.joinInitialCluster
+	case p.Discovery.Mode == spec.DiscoveryEtcd && a.running == nil:
 		c.DiscoveryToken, c.DiscoveryEndpoints = p.Discovery.Etcd.Token, p.Discovery.Etcd.Endpoints
 	default:
 		c.InitialCluster = InitialCluster(a.peers, e.PeerPort)
@@ -469,7 +529,24 @@ func (a *Agent) waitHealthy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if a.joiner != nil {
+		// A learner is alive before it is ready: promote it, then gate.
+		if err := a.waitURL(ctx, LiveURL(a.clientURL(), a.minor), tlsConf); err != nil {
+			return err
+		}
+		if err := a.promote(ctx); err != nil {
+			return err
+		}
+	}
 	url := HealthURL(a.clientURL(), a.minor)
+	if err := a.waitURL(ctx, url, tlsConf); err != nil {
+		return err
+	}
+	return a.afterReady(ctx, tlsConf)
+}
+
+// waitURL waits for url to answer ready, failing fast if etcd exits.
+func (a *Agent) waitURL(ctx context.Context, url string, tlsConf *tls.Config) error {
 	ready := make(chan error, 1)
 	go func() { ready <- WaitReady(ctx, url, tlsConf, a.cfg.HealthTimeout) }()
 	var exited <-chan error
@@ -484,23 +561,45 @@ func (a *Agent) waitHealthy(ctx context.Context) error {
 	case err := <-exited:
 		return fmt.Errorf("etcd exited before it was ready (%v); see %s", err, a.sup.LogPath())
 	}
+	return nil
+}
+
+// afterReady records the member ID and promotes a learner left by an
+// interrupted join.
+func (a *Agent) afterReady(ctx context.Context, tlsConf *tls.Config) error {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{a.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
 	if err != nil {
 		return fmt.Errorf("etcd client: %w", err)
 	}
-	defer cli.Close()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := cli.Status(sctx, a.clientURL())
 	if err != nil {
+		cli.Close()
 		return fmt.Errorf("member status: %w", err)
 	}
+	if !st.IsLearner {
+		defer cli.Close()
+	}
 	a.journal.State.MemberID = st.Header.MemberId
+	if st.IsLearner {
+		a.joiner = &joiner{cli: cli, id: st.Header.MemberId}
+		err := a.promote(ctx)
+		return err
+	}
 	return nil
 }
 
 // supervise forwards SIGTERM and SIGINT to etcd and returns when it exits.
 func (a *Agent) supervise(ctx context.Context) error {
+	// The supervisor also keeps the firewall in step with membership.
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		if err := a.Watch(wctx); err != nil {
+			a.log.Warn("watch stopped", "err", err)
+		}
+	}()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)

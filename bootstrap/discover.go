@@ -25,40 +25,142 @@ import (
 // before etcd runs instead of as an etcd bootstrap failure. A member's name
 // is the first label of its SRV target, so targets are <name>.<domain>.
 func (a *Agent) discover(ctx context.Context) error {
+	if err := a.findPeers(ctx); err != nil {
+		return err
+	}
+	// A running cluster (quorum and a member list) means join, not form:
+	// unless this node's own data dir says restart, Decide will join.
+	rc, err := a.probeCluster(ctx, addrsOf(a.candidates()))
+	if err != nil {
+		return err
+	}
+	a.running = rc
+	if rc != nil {
+		a.peers = mergeMembers(a.peers, a.membersOf(rc.members))
+	}
+	return a.updateFirewallPeers(a.peers)
+}
+
+// findPeers fills a.peers for the payload's discovery mode: the members a
+// forming cluster starts with, and the candidates probed for a running one.
+func (a *Agent) findPeers(ctx context.Context) error {
+	as := a.payload.Autoscaling
 	switch a.payload.Discovery.Mode {
 	case spec.DiscoveryStatic:
 		a.peers = a.payload.Members
+		if as != nil {
+			return a.formFromSeeds(ctx)
+		}
 		return nil
 	case spec.DiscoveryDNS:
 		if err := a.register(ctx); err != nil {
 			return err
+		}
+		if as != nil {
+			return a.formFromDNS(ctx)
 		}
 		peers, err := a.lookupPeers(ctx)
 		if err != nil {
 			return err
 		}
 		a.peers = peers
-		// The firewall went up first with the payload's members; now let in
-		// exactly the peers DNS names, in one atomic swap.
-		if a.payload.Firewall.IsEnabled() {
-			if err := firewall.ReplacePeers(firewall.DefaultTable, addrsOf(peers)); err != nil {
-				return fmt.Errorf("let discovered peers through the firewall: %w", err)
-			}
-		}
 		return nil
 	case spec.DiscoveryEtcd:
 		if a.minor < 6 {
 			return fmt.Errorf("discovery.mode etcd needs etcd 3.6 or later, the payload says %s: use dns or static discovery", a.payload.Etcd.Version)
 		}
-		if err := a.checkToken(ctx); err != nil {
-			return err
-		}
-		// etcd registers itself under the token and waits for its peers;
-		// the known members are let through the firewall meanwhile.
 		a.peers = a.payload.Members
-		return nil
+		return a.checkToken(ctx)
 	}
 	return fmt.Errorf("discovery.mode %q is not a discovery mode", a.payload.Discovery.Mode)
+}
+
+// candidates are the addresses probed for a running cluster.
+func (a *Agent) candidates() []spec.Member {
+	if as := a.payload.Autoscaling; as != nil && len(a.peers) == 0 {
+		return SeedMembers(as)
+	}
+	return a.peers
+}
+
+// formFromSeeds applies the seed rule: the first autoscaling.size seeds form
+// the cluster; any other instance waits until a cluster answers, then joins.
+func (a *Agent) formFromSeeds(ctx context.Context) error {
+	seeds := SeedMembers(a.payload.Autoscaling)
+	a.peers = seeds
+	if slices.ContainsFunc(seeds, func(m spec.Member) bool { return m.Name == a.payload.Node.Name }) {
+		return nil
+	}
+	return a.waitForRunning(ctx, seeds)
+}
+
+// formFromDNS: every instance registered itself; once autoscaling.size are
+// listed, the lowest size addresses form the cluster; others wait and join.
+func (a *Agent) formFromDNS(ctx context.Context) error {
+	peers, err := a.lookupPeers(ctx)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(peers, func(x, y spec.Member) int {
+		return addrsOf([]spec.Member{x})[0].Compare(addrsOf([]spec.Member{y})[0])
+	})
+	size := a.payload.Autoscaling.Size
+	if len(peers) > size {
+		// More registered than the group's size: a cluster may run already.
+		if rc, _ := a.probeCluster(ctx, addrsOf(peers)); rc != nil {
+			a.peers = peers
+			return nil
+		}
+		peers = peers[:size]
+	}
+	a.peers = peers
+	if slices.ContainsFunc(peers, func(m spec.Member) bool { return m.Name == a.payload.Node.Name }) {
+		return nil
+	}
+	return a.waitForRunning(ctx, peers)
+}
+
+// waitForRunning waits until a cluster answers on one of the candidates.
+func (a *Agent) waitForRunning(ctx context.Context, candidates []spec.Member) error {
+	a.log.Info("not an initial member: waiting for the cluster to join it")
+	return retry(ctx, a, "waiting for a running cluster to join", func() error {
+		rc, err := a.probeCluster(ctx, addrsOf(candidates))
+		if err == nil && rc == nil {
+			err = fmt.Errorf("no member of %v answers yet", addrsOf(candidates))
+		}
+		return err
+	})
+}
+
+// membership adds a joining node to the cluster (join and rejoin plans).
+func (a *Agent) membership(ctx context.Context) error {
+	if a.plan.Action != ActionJoin && a.plan.Action != ActionRejoin {
+		return nil
+	}
+	return a.join(ctx)
+}
+
+// updateFirewallPeers lets exactly peers (and no one else) reach the peer
+// port, in one atomic swap of the nftables set.
+func (a *Agent) updateFirewallPeers(peers []spec.Member) error {
+	if !a.payload.Firewall.IsEnabled() {
+		return nil
+	}
+	if err := firewall.ReplacePeers(firewall.DefaultTable, addrsOf(peers)); err != nil {
+		return fmt.Errorf("update the firewall's peer set: %w", err)
+	}
+	return nil
+}
+
+// mergeMembers is a plus the members of b not already in a (by name).
+func mergeMembers(a, b []spec.Member) []spec.Member {
+	out := slices.Clone(a)
+	for _, m := range b {
+		if m.Name != "" && !slices.ContainsFunc(out, func(x spec.Member) bool { return x.Name == m.Name }) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // expectedSize is how many members a forming cluster waits for.

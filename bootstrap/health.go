@@ -29,6 +29,15 @@ func HealthURL(clientURL string, minor int) string {
 	return strings.TrimRight(clientURL, "/") + "/health"
 }
 
+// LiveURL is the endpoint that says a member runs (a learner is live before
+// it is ready): /livez from etcd 3.6 on, /health on 3.5.
+func LiveURL(clientURL string, minor int) string {
+	if minor >= 6 {
+		return strings.TrimRight(clientURL, "/") + "/livez"
+	}
+	return strings.TrimRight(clientURL, "/") + "/health"
+}
+
 // WaitReady polls url until the member answers ready or timeout passes. The
 // error names what was waited for and the last answer.
 func WaitReady(ctx context.Context, url string, tlsConf *tls.Config, timeout time.Duration) error {

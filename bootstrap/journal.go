@@ -23,13 +23,15 @@ const (
 	StepDiscovery Step = "discovery"
 	StepPlan      Step = "plan"
 	StepDataDir   Step = "datadir"
-	StepConfig    Step = "config"
-	StepStart     Step = "start"
-	StepHealthy   Step = "healthy"
+	// StepMembership adds a joining node to the cluster as a learner.
+	StepMembership Step = "membership"
+	StepConfig     Step = "config"
+	StepStart      Step = "start"
+	StepHealthy    Step = "healthy"
 )
 
 // Steps lists every step in order.
-var Steps = []Step{StepPayload, StepFirewall, StepDiscovery, StepPlan, StepDataDir, StepConfig, StepStart, StepHealthy}
+var Steps = []Step{StepPayload, StepFirewall, StepDiscovery, StepPlan, StepDataDir, StepMembership, StepConfig, StepStart, StepHealthy}
 
 // JournalState is what the journal file holds.
 type JournalState struct {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdboot/etcdboot/discovery"
@@ -105,18 +104,8 @@ func (a *Agent) Leave(ctx context.Context) error {
 	if target != nil && len(target.ClientURLs) > 0 {
 		cli.SetEndpoints(target.ClientURLs...)
 	}
-	// etcd refuses a reconfiguration until its leader has been connected to
-	// every peer for a while (a fresh leader, a just-healed peer): retry that.
-	for attempt := 1; ; attempt++ {
-		_, err := cli.MemberRemove(lctx, self.ID)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, rpctypes.ErrUnhealthy) || lctx.Err() != nil {
-			return fmt.Errorf("remove member %s (%x) after %d attempts: %w", self.Name, self.ID, attempt, err)
-		}
-		a.log.Info("etcd refuses the removal until its leader sees every peer; retrying", "attempt", attempt)
-		time.Sleep(time.Second)
+	if err := removeMember(lctx, cli, self.ID); err != nil {
+		return fmt.Errorf("remove member %s (%x): %w", self.Name, self.ID, err)
 	}
 	a.log.Info("member removed", "member", self.Name, "id", fmt.Sprintf("%x", self.ID))
 	return a.afterLeave(ctx)

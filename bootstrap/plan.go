@@ -51,8 +51,26 @@ func (s DataDirState) String() string {
 	return fmt.Sprintf("DataDirState(%d)", int(s))
 }
 
+// SelfState is what a running cluster's member list says about this node.
+type SelfState int
+
+// What the member list says about this node.
+const (
+	// SelfUnknown: no running cluster was asked.
+	SelfUnknown SelfState = iota
+	// SelfAbsent: not listed (never added, or removed).
+	SelfAbsent
+	// SelfUnstarted: listed by peer URL but never started: an initial member
+	// that has not booted yet, or a learner added by an unfinished join.
+	SelfUnstarted
+	// SelfStarted: listed and started at some point.
+	SelfStarted
+)
+
 // Observed is everything Decide looks at; gathering it is separate.
 type Observed struct {
+	// Self is what the running cluster says about this node.
+	Self    SelfState
 	DataDir DataDirState
 	// DataDirDetail says why a data dir is foreign, for the message.
 	DataDirDetail string
@@ -86,6 +104,10 @@ func Decide(o Observed) (Plan, error) {
 	}
 	switch o.DataDir {
 	case DataDirOurs:
+		if o.ClusterRunning && o.Self == SelfAbsent {
+			return Plan{Action: ActionRejoin, ClusterState: "existing", MoveAside: true,
+				Reason: "the data dir belongs to a member the running cluster has removed: move it aside and join"}, nil
+		}
 		return Plan{Action: ActionRestart, ClusterState: "existing", Reason: "the data dir belongs to this member"}, nil
 	case DataDirForeign:
 		if o.ClusterRunning {
@@ -99,6 +121,10 @@ func Decide(o Observed) (Plan, error) {
 	case o.Journaled == ActionJoin || o.Journaled == ActionRejoin:
 		// An earlier run was joining (maybe already added as a learner): finish that.
 		return Plan{Action: ActionJoin, ClusterState: "existing", Reason: "resuming an unfinished join"}, nil
+	case o.ClusterRunning && o.Self == SelfUnstarted:
+		return Plan{Action: ActionNew, ClusterState: "new", Reason: "this node is an initial member of the running cluster that has not started yet"}, nil
+	case o.ClusterRunning && o.Self == SelfStarted:
+		return Plan{Action: ActionJoin, ClusterState: "existing", Reason: "the cluster lists this member as started but the data dir is empty (a replaced disk): replace the stale member"}, nil
 	case o.ClusterRunning:
 		return Plan{Action: ActionJoin, ClusterState: "existing", Reason: "a healthy cluster runs and the data dir is empty"}, nil
 	}

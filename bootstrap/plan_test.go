@@ -24,6 +24,11 @@ func TestDecide(t *testing.T) {
 		{"restore on empty disk moves nothing", Observed{Restore: true}, ActionRestore, "new", false, nil},
 		{"restore already done restarts", Observed{DataDir: DataDirOurs, Restore: true, RestoreDone: true}, ActionRestart, "existing", false, nil},
 		{"unfinished join resumes", Observed{Journaled: ActionJoin}, ActionJoin, "existing", false, nil},
+		{"unfinished join resumes even if listed unstarted", Observed{Journaled: ActionJoin, ClusterRunning: true, Self: SelfUnstarted}, ActionJoin, "existing", false, nil},
+		{"late initial member starts as new", Observed{ClusterRunning: true, Self: SelfUnstarted}, ActionNew, "new", false, nil},
+		{"replaced disk of a started member joins", Observed{ClusterRunning: true, Self: SelfStarted}, ActionJoin, "existing", false, nil},
+		{"data dir of a removed member rejoins", Observed{DataDir: DataDirOurs, ClusterRunning: true, Self: SelfAbsent}, ActionRejoin, "existing", true, nil},
+		{"own data dir, listed, restarts", Observed{DataDir: DataDirOurs, ClusterRunning: true, Self: SelfStarted}, ActionRestart, "existing", false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,7 @@ import "embed"
 var Units embed.FS
 
 // UnitNames lists the units an image installs and enables.
-var UnitNames = []string{"etcdboot-agent.service", "etcd.service"}
+var UnitNames = []string{"etcdboot-agent.service", "etcd.service", "etcdboot-watch.service"}
 
 // UnitDir is where an image installs them.
 const UnitDir = "/etc/systemd/system"

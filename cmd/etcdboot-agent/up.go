@@ -84,3 +84,23 @@ records (when it registered them) and stops etcd. Data is kept on disk.`,
 	cmd.Flags().BoolVar(&g.cfg.Exec, "exec", false, "etcd runs under an agent's --exec supervisor, not systemd")
 	return cmd
 }
+
+func newWatchCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch",
+		Short: "Keep the firewall's peer set in step with the cluster's membership (a long-running unit)",
+		Long: `watch lets members being added (announced under /etcdboot/pending-peers/)
+through the firewall before they are added, and shuts removed members out.
+With up --exec the supervising agent does this itself.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			agent, err := bootstrap.NewAgent(g.cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return agent.Watch(ctx)
+		},
+	}
+}

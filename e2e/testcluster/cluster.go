@@ -52,6 +52,11 @@ type Options struct {
 	DNS *spec.DNSDiscovery
 	// Etcd fills the etcd discovery section.
 	EtcdDiscovery *spec.EtcdDiscovery
+	// GroupSize, when set, makes an autoscaling group of that size with one
+	// shared launch payload; Seeds are the seed addresses' last octets.
+	// New then adds no nodes: call AddNode per instance.
+	GroupSize int
+	Seeds     []int
 }
 
 // Cluster is a generated cluster with one node per member in a lab.
@@ -61,6 +66,8 @@ type Cluster struct {
 	Out    string
 	Result *generate.Result
 	Nodes  []*Node
+	// instances counts AddNode calls, to give each instance its own root.
+	instances int
 }
 
 // Node is one member's host, root directory and agent.
@@ -118,6 +125,9 @@ func New(lab *netlab.Lab, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.Result = res
+	if res.Launch != nil {
+		return c, nil
+	}
 	for _, n := range res.Nodes {
 		addr, err := netip.ParseAddr(n.Bundle.Payload.Node.IPs[0])
 		if err != nil {
@@ -174,6 +184,18 @@ func (c *Cluster) specYAML() string {
 	if d := c.Opts.EtcdDiscovery; d != nil {
 		fmt.Fprintf(&b, "  etcd: {endpoints: [%s], token: %q}\n", strings.Join(d.Endpoints, ", "), d.Token)
 	}
+	if c.Opts.GroupSize > 0 {
+		fmt.Fprintf(&b, "autoscaling:\n  size: %d\n  subnets: [10.123.0.0/24]\n  domain: etcd.e2e.internal\n  namePrefix: etcd-\n  seeds: [", c.Opts.GroupSize)
+		for i, s := range c.Opts.Seeds {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "10.123.0.%d", s)
+		}
+		b.WriteString("]\n")
+		fmt.Fprintf(&b, "firewall:\n  clientCIDRs: [%s]\n  monitoringCIDRs: [%s]\n", c.Opts.ClientCIDR, c.Opts.ClientCIDR)
+		return b.String()
+	}
 	b.WriteString("members:\n")
 	for i := 0; i < c.Opts.Members; i++ {
 		// Names follow addresses (10.123.0.11 is etcd1), so clusters
@@ -186,6 +208,42 @@ func (c *Cluster) specYAML() string {
 	}
 	fmt.Fprintf(&b, "firewall:\n  clientCIDRs: [%s]\n  monitoringCIDRs: [%s]\n", c.Opts.ClientCIDR, c.Opts.ClientCIDR)
 	return b.String()
+}
+
+// AddNode adds an instance of the autoscaling group at 10.123.0.<host> with
+// a fresh root holding the shared launch payload.
+func (c *Cluster) AddNode(host int) (*Node, error) {
+	addr := netip.AddrFrom4([4]byte{10, 123, 0, byte(host)})
+	name := fmt.Sprintf("n%d", host)
+	var h *netlab.Host
+	for _, existing := range c.Lab.Hosts() {
+		if existing.Name == name {
+			h = existing // a new instance on an address used before
+		}
+	}
+	if h == nil {
+		var err error
+		if h, err = c.Lab.AddHost(name, addr); err != nil {
+			return nil, err
+		}
+	}
+	c.instances++
+	n := &Node{Name: "etcd-10-123-0-" + fmt.Sprint(host), Addr: addr, Host: h, Root: filepath.Join(c.Opts.WorkDir, "nodes", fmt.Sprintf("%s-%d", name, c.instances)), c: c}
+	if err := c.Result.Launch.Bundle.WriteTree(n.Root); err != nil {
+		return nil, err
+	}
+	c.Nodes = append(c.Nodes, n)
+	return n, c.waitLinks(15 * time.Second)
+}
+
+// Remove forgets a node (after its host is gone or its agent killed).
+func (c *Cluster) Remove(n *Node) {
+	for i, m := range c.Nodes {
+		if m == n {
+			c.Nodes = append(c.Nodes[:i], c.Nodes[i+1:]...)
+			return
+		}
+	}
 }
 
 // PayloadPath is the node's node.yaml.
@@ -215,7 +273,7 @@ func (n *Node) AgentArgv(extra ...string) []string {
 // StartAgent starts the node's agent in its namespace.
 func (n *Node) StartAgent(extra ...string) error {
 	n.runs++
-	n.started = time.Now().Add(-time.Second)
+	n.started = time.Now()
 	p, err := n.Host.Start(fmt.Sprintf("agent-%d", n.runs), n.AgentArgv(extra...), nil)
 	if err != nil {
 		return err

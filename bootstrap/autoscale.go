@@ -1,0 +1,133 @@
+package bootstrap
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/etcdboot/etcdboot/pki"
+	"github.com/etcdboot/etcdboot/spec"
+)
+
+// How an autoscaling group forms exactly one cluster, even when every
+// instance boots at the same moment from the same launch payload:
+//
+//   - seeds (static discovery): the first autoscaling.size seeds are the
+//     initial cluster. Every instance computes the same list, names and
+//     token, so seeds that find no running cluster all bootstrap the same
+//     one; an instance that is not a seed never bootstraps, it waits for a
+//     running cluster and joins it.
+//   - DNS with registration: every instance registers, then waits until
+//     autoscaling.size members are listed; the lowest size addresses form the
+//     cluster, the others wait and join.
+//   - etcd v3 discovery: the token admits exactly size members; instances
+//     that find it full join the running cluster instead.
+//
+// Any instance that finds a healthy cluster answering joins it as a learner
+// under a cluster-wide lock, so joins never race.
+
+// ErrNoAddressInSubnets means the host has no address in the group's subnets.
+var ErrNoAddressInSubnets = errors.New("no host address lies in autoscaling.subnets")
+
+// NameFor is the member name an instance with ip gets: prefix + the address
+// with '.' and ':' turned into '-' (etcd-10-0-1-7). It is stable across
+// reboots and never random.
+func NameFor(prefix string, ip netip.Addr) string {
+	return prefix + strings.NewReplacer(".", "-", ":", "-").Replace(ip.String())
+}
+
+// HostAddrs lists the host's unicast addresses.
+func HostAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("list host addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if pfx, err := netip.ParsePrefix(a.String()); err == nil && !pfx.Addr().IsLoopback() {
+			out = append(out, pfx.Addr())
+		}
+	}
+	return out, nil
+}
+
+// GroupIdentity picks this instance's address (the first host address inside
+// the subnets) and derives its member name and FQDN.
+func GroupIdentity(as *spec.Autoscaling, hostAddrs []netip.Addr) (spec.Member, error) {
+	var subnets []netip.Prefix
+	for _, s := range as.Subnets {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return spec.Member{}, fmt.Errorf("autoscaling.subnets: %q is not a CIDR", s)
+		}
+		subnets = append(subnets, p)
+	}
+	for _, ip := range hostAddrs {
+		if slices.ContainsFunc(subnets, func(p netip.Prefix) bool { return p.Contains(ip) }) {
+			name := NameFor(as.NamePrefix, ip)
+			return spec.Member{Name: name, IPs: []string{ip.String()}, FQDN: name + "." + as.Domain}, nil
+		}
+	}
+	return spec.Member{}, fmt.Errorf("%w: host has %v, subnets are %v; launch the instance in the group's subnets", ErrNoAddressInSubnets, hostAddrs, as.Subnets)
+}
+
+// SeedMembers are the members an autoscaling group's seeds form.
+func SeedMembers(as *spec.Autoscaling) []spec.Member {
+	var out []spec.Member
+	for _, s := range as.Seeds {
+		if len(out) == as.Size {
+			break
+		}
+		if ip, err := netip.ParseAddr(s); err == nil {
+			out = append(out, spec.Member{Name: NameFor(as.NamePrefix, ip), IPs: []string{ip.String()}})
+		}
+	}
+	return out
+}
+
+// mintCertificates issues this instance's server and peer certificates with
+// the group's member-issuing intermediate, keeping valid ones across reboots.
+// The intermediate's name constraints are checked before anything is written.
+func (a *Agent) mintCertificates() error {
+	t := a.payload.TLS
+	certPEM, err := os.ReadFile(a.path(t.IssuerCertFile))
+	if err != nil {
+		return fmt.Errorf("tls.issuerCertFile: %w", err)
+	}
+	keyPEM, err := os.ReadFile(a.path(t.IssuerKeyFile))
+	if err != nil {
+		return fmt.Errorf("tls.issuerKeyFile: %w", err)
+	}
+	issuer, err := pki.LoadAuthority(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("tls.issuerCertFile: %w", err)
+	}
+	n := a.payload.Node
+	var ips []net.IP
+	for _, s := range n.IPs {
+		ips = append(ips, net.ParseIP(s))
+	}
+	// Under name constraints every DNS name must lie in the group's domain,
+	// so the certificate names the FQDN, not the bare member name.
+	server, peer := pki.MemberRequests(n.FQDN, "", ips, []string{a.payload.Autoscaling.Domain}, pki.DefaultKeySpec(), time.Until(issuer.Certificate().NotAfter))
+	for _, c := range []struct {
+		file string
+		req  pki.Request
+	}{{t.ServerCertFile, server}, {t.PeerCertFile, peer}} {
+		if err := issuer.Permits(c.req.DNSNames, c.req.IPs); err != nil {
+			return fmt.Errorf("this instance (%s) is outside what the group's intermediate may certify: %w", n.Name, err)
+		}
+		path := a.path(c.file)
+		dir := pki.Dir{Path: filepath.Dir(path)}
+		if _, err := dir.EnsureCert(issuer, strings.TrimSuffix(filepath.Base(path), ".crt"), c.req, false); err != nil {
+			return fmt.Errorf("mint %s: %w", path, err)
+		}
+	}
+	return nil
+}

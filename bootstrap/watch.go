@@ -1,0 +1,121 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdboot/etcdboot/firewall"
+)
+
+func firewallReplace(addrs []netip.Addr) error {
+	return firewall.ReplacePeers(firewall.DefaultTable, addrs)
+}
+
+// WatchInterval is how often the watcher reconciles the firewall.
+const WatchInterval = time.Second
+
+// PeerAddrs is the peer set the firewall must allow: every member's peer
+// address plus the addresses announced under PendingPeersPrefix by nodes
+// about to be added (so they are let in before they are added). Pure.
+func PeerAddrs(memberPeerURLs [][]string, pending []string) []netip.Addr {
+	var out []netip.Addr
+	add := func(ip netip.Addr) {
+		if ip.IsValid() && !slices.Contains(out, ip) {
+			out = append(out, ip)
+		}
+	}
+	for _, urls := range memberPeerURLs {
+		for _, u := range urls {
+			if ap, err := netip.ParseAddrPort(hostPort(u)); err == nil {
+				add(ap.Addr())
+			}
+		}
+	}
+	for _, p := range pending {
+		if ip, err := netip.ParseAddr(p); err == nil {
+			add(ip)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}
+
+// hostPort strips the scheme of a URL: https://10.0.0.1:2380 -> 10.0.0.1:2380.
+func hostPort(u string) string {
+	for i := 0; i+2 < len(u); i++ {
+		if u[i:i+3] == "://" {
+			return u[i+3:]
+		}
+	}
+	return u
+}
+
+// Watch keeps the firewall's peer set equal to the cluster's membership
+// (plus pending joiners) until ctx ends.
+func (a *Agent) Watch(ctx context.Context) error {
+	if a.payload == nil {
+		if err := a.loadPayload(ctx); err != nil {
+			return err
+		}
+	}
+	if !a.payload.Firewall.IsEnabled() {
+		<-ctx.Done()
+		return nil
+	}
+	tlsConf, err := a.TLSFiles().ClientConfig()
+	if err != nil {
+		return err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{a.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	if err != nil {
+		return fmt.Errorf("watch: connect to this member: %w", err)
+	}
+	defer cli.Close()
+	var last []netip.Addr
+	tick := time.NewTicker(WatchInterval)
+	defer tick.Stop()
+	for {
+		if addrs, err := a.desiredPeers(ctx, cli); err != nil {
+			a.log.Debug("watch: membership not readable now", "err", err)
+		} else if !slices.Equal(addrs, last) && len(addrs) > 0 {
+			if err := firewallReplace(addrs); err != nil {
+				a.log.Warn("watch: update firewall", "err", err)
+			} else {
+				a.log.Info("firewall peers updated", "peers", addrs)
+				last = addrs
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *Agent) desiredPeers(ctx context.Context, cli *clientv3.Client) ([]netip.Addr, error) {
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	ml, err := cli.MemberList(rctx)
+	if err != nil {
+		return nil, err
+	}
+	pend, err := cli.Get(rctx, PendingPeersPrefix, clientv3.WithPrefix(), clientv3.WithSerializable())
+	if err != nil {
+		return nil, err
+	}
+	var urls [][]string
+	for _, m := range ml.Members {
+		urls = append(urls, m.PeerURLs)
+	}
+	var pending []string
+	for _, kv := range pend.Kvs {
+		pending = append(pending, string(kv.Key[len(PendingPeersPrefix):]))
+	}
+	return PeerAddrs(urls, pending), nil
+}

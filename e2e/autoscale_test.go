@@ -1,0 +1,245 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/e2e/testcluster"
+)
+
+// newGroup generates an autoscaling group with seeds at the given hosts and
+// starts an instance on each seed at the same moment.
+func newGroup(t *testing.T, size int, hosts ...int) *testcluster.Cluster {
+	t.Helper()
+	c := newCluster(t, testcluster.Options{GroupSize: size, Seeds: hosts})
+	for _, h := range hosts {
+		if _, err := c.AddNode(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startHealthy(t, c)
+	return c
+}
+
+// members returns the member list as seen through the node's endpoint.
+func members(t *testing.T, c *testcluster.Cluster, via *testcluster.Node) *clientv3.MemberListResponse {
+	t.Helper()
+	cli, err := c.Client(via.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ml, err := cli.MemberList(ctx)
+	if err != nil {
+		t.Fatalf("member list via %s: %v", via.Name, err)
+	}
+	return ml
+}
+
+// assertVoters checks the cluster has exactly the named voting members.
+func assertVoters(t *testing.T, c *testcluster.Cluster, via *testcluster.Node, want ...string) {
+	t.Helper()
+	ml := members(t, c, via)
+	var got []string
+	for _, m := range ml.Members {
+		if m.IsLearner {
+			t.Errorf("member %s is still a learner", m.Name)
+		}
+		got = append(got, m.Name)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("members %v, want %v", got, want)
+	}
+	for _, w := range want {
+		if !strings.Contains(strings.Join(got, " "), w) {
+			t.Fatalf("members %v, want %v", got, want)
+		}
+	}
+}
+
+func TestGroupFormsExactlyOneClusterWhenAllStartTogether(t *testing.T) {
+	rounds := 10
+	for round := 1; round <= rounds; round++ {
+		t.Run(fmt.Sprint("round-", round), func(t *testing.T) {
+			c := newGroup(t, 3, 11, 12, 13)
+			var clusterID uint64
+			for _, n := range c.Nodes {
+				ml := members(t, c, n)
+				if len(ml.Members) != 3 {
+					t.Fatalf("%s sees %d members", n.Name, len(ml.Members))
+				}
+				if clusterID != 0 && ml.Header.ClusterId != clusterID {
+					t.Fatalf("two clusters formed: %x and %x", clusterID, ml.Header.ClusterId)
+				}
+				clusterID = ml.Header.ClusterId
+			}
+			if err := c.Lab.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestGroupReplacesADeadMemberWithANewInstance(t *testing.T) {
+	c := newGroup(t, 3, 11, 12, 13)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for i := 0; i < 100; i++ {
+		if err := c.Put(ctx, c.Nodes[0].ClientURL(), fmt.Sprintf("/group/%03d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := c.Nodes[2]
+	if err := dead.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dead.DataDir()); err != nil { // the disk goes with the instance
+		t.Fatal(err)
+	}
+	c.Remove(dead)
+	fresh, err := c.AddNode(14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := fresh.Journal()
+	if st.Plan.Action != bootstrap.ActionJoin {
+		t.Errorf("replacement plan %+v, want join", st.Plan)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-14")
+	cli, err := c.Client(fresh.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Get(ctx, "/group/", clientv3.WithPrefix(), clientv3.WithSerializable())
+	if err != nil || len(resp.Kvs) != 100 {
+		t.Fatalf("keys on the replacement: %d, %v", len(resp.Kvs), err)
+	}
+	// The removed member's address is shut out of the peer port.
+	deadline := time.Now().Add(10 * time.Second)
+	for tcpOpen(dead.Host, c.Nodes[0].Addr, 2380) {
+		if time.Now().After(deadline) {
+			t.Fatal("the removed member can still reach a member's peer port")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func TestGroupMemberWithItsDiskRestartsAndARemovedOneRejoins(t *testing.T) {
+	c := newGroup(t, 3, 11, 12, 13)
+	n := c.Nodes[1]
+	if err := n.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := n.Journal(); st.Plan.Action != bootstrap.ActionRestart {
+		t.Fatalf("reboot with disk: plan %+v, want restart", st.Plan)
+	}
+	// Removed from the cluster (its data dir stays), then booted again.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := n.Host.Run(ctx, n.LeaveArgv()...); err != nil {
+		t.Fatalf("leave: %v\n%s", err, out)
+	}
+	_ = n.Kill()
+	if err := n.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := n.Journal()
+	if st.Plan.Action != bootstrap.ActionRejoin || len(st.MovedAside) != 1 {
+		t.Fatalf("removed member: plan %+v moved aside %v, want rejoin with the old data dir kept", st.Plan, st.MovedAside)
+	}
+	if _, err := os.Stat(st.MovedAside[0]); err != nil {
+		t.Fatalf("moved-aside data dir is gone: %v", err)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13")
+}
+
+// TestJoinKilledAtEveryStepConverges kills a joining instance right after
+// each journaled step, reruns it, and expects one voting member for it.
+func TestJoinKilledAtEveryStepConverges(t *testing.T) {
+	c := newGroup(t, 3, 11, 12, 13)
+	var joiner *testcluster.Node
+	for _, step := range bootstrap.Steps {
+		t.Run(string(step), func(t *testing.T) {
+			if joiner != nil {
+				_ = joiner.Kill()
+				c.Remove(joiner) // a new instance with an empty disk, same address
+			}
+			n, err := c.AddNode(15)
+			if err != nil {
+				t.Fatal(err)
+			}
+			joiner = n
+			if err := n.StartAgent("--crash-after", string(step)); err != nil {
+				t.Fatal(err)
+			}
+			<-n.Agent.Exited()
+			if err := n.StartAgent(); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.WaitHealthy(2 * time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			ml := members(t, c, c.Nodes[0])
+			count := 0
+			for _, m := range ml.Members {
+				if strings.Contains(strings.Join(m.PeerURLs, ","), "10.123.0.15:") {
+					count++
+					if m.IsLearner {
+						t.Errorf("joiner still a learner after step %s", step)
+					}
+				}
+			}
+			if count != 1 || len(ml.Members) != 4 {
+				t.Fatalf("after a crash at %s: %d entries for the joiner, %d members", step, count, len(ml.Members))
+			}
+		})
+	}
+}
+
+func TestScaleInWithLeaveKeepsQuorum(t *testing.T) {
+	c := newGroup(t, 5, 11, 12, 13, 14, 15)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, n := range c.Nodes[3:] {
+		if out, err := n.Host.Run(ctx, n.LeaveArgv()...); err != nil {
+			t.Fatalf("leave %s: %v\n%s", n.Name, err, out)
+		}
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13")
+	// With one of the three down, a leave would leave one healthy of two.
+	if err := c.Nodes[2].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Nodes[1].Host.Run(ctx, c.Nodes[1].LeaveArgv()...)
+	if err == nil || !strings.Contains(string(out), "could lose quorum") {
+		t.Fatalf("a leave that risks quorum was not refused: %v\n%s", err, out)
+	}
+	if err := c.Put(ctx, c.Nodes[0].ClientURL(), "/still", "writable"); err != nil {
+		t.Fatalf("cluster lost quorum: %v", err)
+	}
+}
