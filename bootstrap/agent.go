@@ -387,14 +387,35 @@ func containsStep(done []StepRecord, s Step) bool {
 
 func (a *Agent) prepareDataDir(context.Context) error {
 	dataDir := a.path(a.payload.Etcd.DataDir)
+	if a.plan.Action == ActionRestore {
+		// Refuse a wrong snapshot before touching the data dir.
+		if err := checkSnapshotDigest(a.path(a.payload.Restore.Snapshot), a.payload.Restore.SHA256); err != nil {
+			return err
+		}
+	}
 	if a.plan.MoveAside {
 		moved, err := MoveAside(dataDir, string(a.plan.Action), a.cfg.Now())
 		if err != nil {
 			return err
 		}
 		if moved != "" {
+			// Journal the move at once: a later failure must not lose where
+			// the old data went.
 			a.journal.State.MovedAside = append(a.journal.State.MovedAside, moved)
+			if err := a.journal.Save(); err != nil {
+				return err
+			}
 			a.log.Warn("data dir moved aside", "from", dataDir, "to", moved)
+		}
+	}
+	if a.plan.Action == ActionRestore {
+		if err := RestoreMember(a.payload, a.cfg.Root, a.peers, a.log); err != nil {
+			return err
+		}
+		// Journal at once: a rerun must not restore this snapshot again.
+		a.journal.State.RestoredSHA256 = a.payload.Restore.SHA256
+		if err := a.journal.Save(); err != nil {
+			return err
 		}
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {

@@ -309,6 +309,14 @@ func (a *Agent) removeStale(ctx context.Context, cli *clientv3.Client, members [
 }
 
 func memberAnswers(ctx context.Context, cli *clientv3.Client, endpoint string) bool {
+	// A dead member's closed port answers a plain dial at once.
+	if u, err := url.Parse(endpoint); err == nil {
+		conn, err := net.DialTimeout("tcp", u.Host, 500*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		conn.Close()
+	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err := cli.Status(sctx, endpoint)

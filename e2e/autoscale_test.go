@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,148 @@ func TestScaleInWithLeaveKeepsQuorum(t *testing.T) {
 	}
 	if err := c.Put(ctx, c.Nodes[0].ClientURL(), "/still", "writable"); err != nil {
 		t.Fatalf("cluster lost quorum: %v", err)
+	}
+}
+
+func TestThreeReplacementsAtOnceIntoAGroupThatLostTwo(t *testing.T) {
+	c := newGroup(t, 5, 11, 12, 13, 14, 15)
+	for _, dead := range []*testcluster.Node{c.Nodes[3], c.Nodes[4]} {
+		if err := dead.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		c.Remove(dead)
+	}
+	// A writer measures availability while the replacements join.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	stop := make(chan struct{})
+	longest := make(chan time.Duration, 1)
+	go func() {
+		cli, err := c.Client(c.Nodes[0].ClientURL(), c.Nodes[1].ClientURL(), c.Nodes[2].ClientURL())
+		if err != nil {
+			longest <- time.Hour
+			return
+		}
+		defer cli.Close()
+		var worst time.Duration
+		lastOK := time.Now()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				longest <- worst
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := cli.Put(wctx, fmt.Sprintf("/avail/%d", i), "x")
+			wcancel()
+			if err == nil {
+				lastOK = time.Now()
+			} else if gap := time.Since(lastOK); gap > worst {
+				worst = gap
+			}
+		}
+	}()
+	var fresh []*testcluster.Node
+	for _, h := range []int{16, 17, 18} {
+		n, err := c.AddNode(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh = append(fresh, n)
+	}
+	for _, n := range fresh {
+		if err := n.StartAgent(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range fresh {
+		if err := n.WaitHealthy(3 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if worst := <-longest; worst > 5*time.Second {
+		t.Errorf("writes failed for %v during the joins: quorum was lost", worst)
+	}
+	ml := members(t, c, c.Nodes[0])
+	for _, m := range ml.Members {
+		if m.IsLearner || len(m.ClientURLs) == 0 {
+			t.Errorf("member %s (%x) is a learner or never started", m.Name, m.ID)
+		}
+		if strings.Contains(m.Name, "-14") || strings.Contains(m.Name, "-15") {
+			t.Errorf("dead member %s was not replaced", m.Name)
+		}
+	}
+	for _, n := range fresh {
+		if !strings.Contains(fmt.Sprint(ml.Members), n.Name) {
+			t.Errorf("%s is not a member", n.Name)
+		}
+	}
+}
+
+func TestJoinerPartitionedFromTheLeaderConverges(t *testing.T) {
+	c := newGroup(t, 3, 11, 12, 13)
+	ml := members(t, c, c.Nodes[0])
+	var leader *testcluster.Node
+	cli, err := c.Client(c.Nodes[0].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cli.Status(context.Background(), c.Nodes[0].ClientURL())
+	cli.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ml.Members {
+		if m.ID == st.Leader {
+			for _, n := range c.Nodes {
+				if n.Name == m.Name {
+					leader = n
+				}
+			}
+		}
+	}
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	j, err := c.AddNode(14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	// Cut the joiner off from the leader as soon as it is a learner.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if s, err := j.Journal(); err == nil && slices.ContainsFunc(s.Done, func(r bootstrap.StepRecord) bool { return r.Step == bootstrap.StepMembership }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("joiner never reached the membership step")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := j.Host.Block(leader.Addr); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	if err := j.Host.Unblock(leader.Addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var clusterID uint64
+	for _, n := range c.Nodes {
+		ml := members(t, c, n)
+		if len(ml.Members) != 4 {
+			t.Fatalf("%s sees %d members", n.Name, len(ml.Members))
+		}
+		if clusterID != 0 && ml.Header.ClusterId != clusterID {
+			t.Fatal("split brain: two cluster IDs")
+		}
+		clusterID = ml.Header.ClusterId
 	}
 }
