@@ -72,17 +72,12 @@ func (g *generator) dns() error {
 	return g.write(filepath.Join("dns", d.Domain+".zone"), zone, 0o644)
 }
 
-// monitoringTLS are the files Prometheus scrapes with, next to its config.
-var monitoringTLS = []struct{ src, dst string }{
-	{"ca.crt", "tls/ca.crt"},
-	{pki.HealthcheckClient + ".crt", "tls/client.crt"},
-	{pki.HealthcheckClient + ".key", "tls/client.key"},
-}
+// pkiCopy copies a file of out/pki (src) to dst under another output dir.
+type pkiCopy struct{ src, dst string }
 
-// monitoring writes out/monitoring/prometheus.yml: a TLS scrape of every
-// member's metrics URL, with the healthcheck client certificate.
-func (g *generator) monitoring() error {
-	for _, f := range monitoringTLS {
+// copyPKI copies files from out/pki under dir; keys stay 0600.
+func (g *generator) copyPKI(dir string, files []pkiCopy) error {
+	for _, f := range files {
 		data, err := os.ReadFile(filepath.Join(g.pkiDir().Path, f.src))
 		if err != nil {
 			return err
@@ -91,9 +86,25 @@ func (g *generator) monitoring() error {
 		if filepath.Ext(f.dst) == ".key" {
 			mode = 0o600
 		}
-		if err := g.write(filepath.Join("monitoring", f.dst), data, mode); err != nil {
+		if err := g.write(filepath.Join(dir, f.dst), data, mode); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// monitoringTLS are the files Prometheus scrapes with, next to its config.
+var monitoringTLS = []pkiCopy{
+	{"ca.crt", "tls/ca.crt"},
+	{pki.HealthcheckClient + ".crt", "tls/client.crt"},
+	{pki.HealthcheckClient + ".key", "tls/client.key"},
+}
+
+// monitoring writes out/monitoring/prometheus.yml: a TLS scrape of every
+// member's metrics URL, with the healthcheck client certificate.
+func (g *generator) monitoring() error {
+	if err := g.copyPKI("monitoring", monitoringTLS); err != nil {
+		return err
 	}
 	job := map[string]any{
 		"job_name": "etcd",
@@ -137,22 +148,12 @@ func (g *generator) kubeadm() error {
 	if len(g.c.Members) == 0 {
 		return nil
 	}
-	for _, f := range []struct{ src, dst string }{
+	if err := g.copyPKI("kubeadm", []pkiCopy{
 		{"ca.crt", "pki/etcd/ca.crt"},
 		{pki.APIServerClient + ".crt", "pki/apiserver-etcd-client.crt"},
 		{pki.APIServerClient + ".key", "pki/apiserver-etcd-client.key"},
-	} {
-		data, err := os.ReadFile(filepath.Join(g.pkiDir().Path, f.src))
-		if err != nil {
-			return err
-		}
-		mode := os.FileMode(0o644)
-		if filepath.Ext(f.dst) == ".key" {
-			mode = 0o600
-		}
-		if err := g.write(filepath.Join("kubeadm", f.dst), data, mode); err != nil {
-			return err
-		}
+	}); err != nil {
+		return err
 	}
 	cfg := map[string]any{
 		"apiVersion": "kubeadm.k8s.io/v1beta4",

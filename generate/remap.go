@@ -96,3 +96,16 @@ func (r Remap) apply(c *spec.Cluster) {
 		}
 	}
 }
+
+// ParseRemaps parses every FROM=TO of a repeated --remap flag.
+func ParseRemaps(list []string) ([]Remap, error) {
+	var out []Remap
+	for _, s := range list {
+		r, err := ParseRemap(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -29,13 +29,11 @@ Rerunning keeps the CA and every key that is still right; --rotate replaces them
   etcdboot generate -f cluster.yaml -o out/ --remap 192.168.2.0/24=10.123.0.0/24`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, s := range remaps {
-				r, err := generate.ParseRemap(s)
-				if err != nil {
-					return err
-				}
-				opts.Remaps = append(opts.Remaps, r)
+			rs, err := generate.ParseRemaps(remaps)
+			if err != nil {
+				return err
 			}
+			opts.Remaps = rs
 			opts.Logger = g.logger
 			res, err := generate.Run(opts)
 			if err != nil {

@@ -53,13 +53,11 @@ Afterwards put the new token in the cluster spec (token: ...), so that later
   etcdboot restore plan --snapshot backup/snap.db -f cluster.yaml -o out/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, s := range remaps {
-				r, err := generate.ParseRemap(s)
-				if err != nil {
-					return err
-				}
-				opts.Remaps = append(opts.Remaps, r)
+			rs, err := generate.ParseRemaps(remaps)
+			if err != nil {
+				return err
 			}
+			opts.Remaps = rs
 			opts.Logger = g.logger
 			res, err := generate.RestorePlan(opts)
 			if err != nil {
