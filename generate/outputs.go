@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/etcdboot/etcdboot/discovery"
+	"github.com/etcdboot/etcdboot/monitoring"
 	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
 )
@@ -95,51 +96,30 @@ func (g *generator) copyPKI(dir string, files []pkiCopy) error {
 
 // monitoringTLS are the files Prometheus scrapes with, next to its config.
 var monitoringTLS = []pkiCopy{
-	{"ca.crt", "tls/ca.crt"},
-	{pki.HealthcheckClient + ".crt", "tls/client.crt"},
-	{pki.HealthcheckClient + ".key", "tls/client.key"},
+	{"ca.crt", monitoring.CAFile},
+	{pki.HealthcheckClient + ".crt", monitoring.ClientCertFile},
+	{pki.HealthcheckClient + ".key", monitoring.ClientKeyFile},
 }
 
-// monitoring writes out/monitoring/prometheus.yml: a TLS scrape of every
-// member's metrics URL, with the healthcheck client certificate.
+// monitoring writes out/monitoring/: prometheus.yml (a TLS scrape of every
+// member's metrics URL and of the agents, with the healthcheck client
+// certificate) and the alert rules.
 func (g *generator) monitoring() error {
 	if err := g.copyPKI("monitoring", monitoringTLS); err != nil {
 		return err
 	}
-	job := map[string]any{
-		"job_name": "etcd",
-		"scheme":   "https",
-		"tls_config": map[string]any{
-			"ca_file":   "tls/ca.crt",
-			"cert_file": "tls/client.crt",
-			"key_file":  "tls/client.key",
-		},
-	}
-	labels := map[string]string{"cluster": g.c.Name}
-	if a := g.c.Autoscaling; a != nil {
-		// Members of a group are unknown here: follow the client SRV records.
-		job["dns_sd_configs"] = []map[string]any{{"names": []string{discovery.SRVName(discovery.ClientService, a.Domain)}}}
-		job["relabel_configs"] = []map[string]any{{"target_label": "cluster", "replacement": g.c.Name}}
-	} else {
-		var targets []string
-		for _, m := range g.c.Members {
-			for _, s := range m.IPs {
-				if ip, err := netip.ParseAddr(s); err == nil {
-					targets = append(targets, netip.AddrPortFrom(ip, uint16(g.c.Etcd.MetricsPort)).String())
-				}
-			}
-		}
-		job["static_configs"] = []map[string]any{{"targets": targets, "labels": labels}}
-	}
-	cfg := map[string]any{
-		"global":         map[string]any{"scrape_interval": "15s", "evaluation_interval": "15s"},
-		"scrape_configs": []any{job},
-	}
-	data, err := marshalYAML("# Prometheus scrape configuration for etcd cluster "+g.c.Name+", written by etcdboot.\n", cfg)
+	rules, err := monitoring.Rules(g.c.Name, monitoring.RuleOptionsFor(g.c))
 	if err != nil {
 		return err
 	}
-	return g.write(filepath.Join("monitoring", "prometheus.yml"), data, 0o644)
+	if err := g.write(filepath.Join("monitoring", monitoring.RulesFile), rules, 0o644); err != nil {
+		return err
+	}
+	cfg, err := monitoring.PrometheusConfig(g.c, monitoring.ConfigOptions{})
+	if err != nil {
+		return err
+	}
+	return g.write(filepath.Join("monitoring", "prometheus.yml"), cfg, 0o644)
 }
 
 // kubeadm writes the etcd.external stanza of kubeadm's ClusterConfiguration

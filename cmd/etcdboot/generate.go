@@ -21,7 +21,8 @@ func newGenerateCommand(g *globalFlags) *cobra.Command {
   nodes/NAME/   node.yaml (the agent's payload), ignition.json and config.bu,
                 user-data (#cloud-config), hosts (an /etc/hosts fragment)
   dns/          the SRV zone (dns discovery)
-  monitoring/   prometheus.yml and the scrape client certificate
+  monitoring/   prometheus.yml, alert rules (rules/etcd.rules.yml) and the
+                scrape client certificate
   kubeadm/      the etcd.external stanza of kubeadm's ClusterConfiguration
 
 Rerunning keeps the CA and every key that is still right; --rotate replaces them.`,

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdboot/etcdboot/audit"
+)
+
+func newAuditCommand(_ *globalFlags) *cobra.Command {
+	var (
+		opts     audit.Options
+		specPath string
+		output   string
+	)
+	cmd := &cobra.Command{
+		Use:   "audit -f cluster.yaml [-o out/]",
+		Short: "Check the generated etcd configuration against the CIS Kubernetes Benchmark etcd section",
+		Long: `audit renders every member's etcd configuration from the generated payloads,
+exactly as etcdboot-agent writes it (the environment file or the YAML config
+file), reads it back the way etcd does and checks CIS Kubernetes Benchmark
+items 2.1 to 2.6 (TLS files set, client certificate authentication on, no
+auto-TLS, for clients and peers), then item 2.7 (a CA of etcd's own) on
+out/pki/ca.crt. It prints PASS, FAIL or WARN per item and member, with a
+remediation under each FAIL and WARN, and exits 2 when any item fails.`,
+		Example: `  etcdboot audit -f cluster.yaml -o out/
+  etcdboot audit -f cluster.yaml --kube-ca /etc/kubernetes/pki/ca.crt -w json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := audit.AuditSpec(specPath, opts)
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "text", "table":
+				err = audit.WriteText(cmd.OutOrStdout(), rep)
+			case "json":
+				err = audit.WriteJSON(cmd.OutOrStdout(), rep)
+			default:
+				return fmt.Errorf("-w %q: use text or json", output)
+			}
+			if err != nil {
+				return err
+			}
+			if rep.Failed() {
+				os.Exit(2)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&specPath, "file", "f", "", "cluster spec (YAML)")
+	f.StringVarP(&opts.OutDir, "out", "o", "out", "the generator's output directory")
+	f.StringVar(&opts.KubeCAFile, "kube-ca", "", "the Kubernetes cluster CA, to check that etcd's CA is not it (CIS 2.7)")
+	f.StringVarP(&output, "write-out", "w", "text", "output format: text or json")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}

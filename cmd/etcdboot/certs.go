@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdboot/etcdboot/certs"
+	"github.com/etcdboot/etcdboot/generate"
+)
+
+func newCertsCommand(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "certs", Short: "Check certificate expiry and chains, or rotate every certificate under the same CA"}
+	cmd.AddCommand(newCertsCheckCommand(g), newCertsRotateCommand(g))
+	return cmd
+}
+
+func newCertsCheckCommand(_ *globalFlags) *cobra.Command {
+	var (
+		opts     certs.CheckOptions
+		specPath string
+		output   string
+	)
+	cmd := &cobra.Command{
+		Use:   "check [-f cluster.yaml | --dir out/pki | --endpoints URLs] [FILE...]",
+		Short: "Report when each certificate expires and whether it verifies to the cluster CA",
+		Long: `check reads certificates from files (FILE..., every *.crt in --dir) and from
+the chains endpoints serve, and reports for each: subject, SANs, NotAfter, days
+left, whether it verifies to the CA (--cacert, default the directory's ca.crt,
+through the intermediates that came with it) and whether its key usages fit its
+role (server, peer, client, CA). It exits 2 when a certificate expires within
+--threshold or is invalid, so it can run from cron or CI.
+
+With -f, the endpoints are the members' client URLs and the directory is the
+generator's (--dir, default out/pki), whose healthcheck-client certificate is
+presented to the members.`,
+		Example: `  etcdboot certs check -f cluster.yaml
+  etcdboot certs check --dir out/pki --threshold 2160h -w json
+  etcdboot certs check --endpoints https://10.0.0.1:2379 --cacert ca.crt /etc/etcdboot/pki/peer.crt`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Files = args
+			if specPath != "" {
+				if err := certs.FromSpec(&opts, specPath); err != nil {
+					return err
+				}
+			}
+			rep, err := certs.Check(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "table":
+				err = certs.WriteTable(cmd.OutOrStdout(), rep)
+			case "json":
+				err = certs.WriteJSON(cmd.OutOrStdout(), rep)
+			default:
+				return fmt.Errorf("-w %q: use table or json", output)
+			}
+			if err != nil {
+				return err
+			}
+			if !rep.OK() {
+				os.Exit(2)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&specPath, "file", "f", "", "cluster spec: check its members' endpoints and the generator's PKI directory")
+	f.StringVar(&opts.Dir, "dir", "", "PKI directory: check every *.crt in it, trusting its ca.crt (default with -f: out/pki)")
+	f.StringSliceVar(&opts.Endpoints, "endpoints", nil, "TLS endpoints whose served chain to check (https://host:port or host:port)")
+	f.StringVar(&opts.CAFile, "cacert", "", "CA bundle to verify against (default: ca.crt in --dir)")
+	f.StringVar(&opts.CertFile, "cert", "", "client certificate to present to endpoints")
+	f.StringVar(&opts.KeyFile, "key", "", "client key")
+	f.DurationVar(&opts.Threshold, "threshold", 0, "report certificates expiring within this as expiring (default 720h; with -f, a third of the certificates' life when shorter, as the alert)")
+	f.DurationVar(&opts.Timeout, "timeout", certs.DefaultTimeout, "per-endpoint timeout")
+	f.StringVarP(&output, "write-out", "w", "table", "output format: table or json")
+	return cmd
+}
+
+func newCertsRotateCommand(g *globalFlags) *cobra.Command {
+	var (
+		opts   certs.RotateOptions
+		remaps []string
+	)
+	cmd := &cobra.Command{
+		Use:   "rotate -f cluster.yaml -o out/",
+		Short: "Reissue every certificate below the CA with new keys and rewrite the payloads",
+		Long: `rotate reissues every certificate the generator made below the root CA
+(members' server and peer certificates, the client certificates, an
+autoscaling group's intermediate), each with a new key, and rewrites the node
+payloads, monitoring and kubeadm files with them. The CA stays, so members
+holding old and new certificates trust each other during the rollout. The
+previous files are moved to out/pki/rotated-TIME/; a failed run puts them back.
+
+Pass the --remap options the output was generated with. To replace the CA as
+well, use etcdboot generate --rotate.`,
+		Example: `  etcdboot certs rotate -f cluster.yaml -o out/`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rs, err := generate.ParseRemaps(remaps)
+			if err != nil {
+				return err
+			}
+			opts.Remaps = rs
+			opts.Logger = g.logger
+			res, err := certs.Rotate(opts)
+			if err != nil {
+				return err
+			}
+			return certs.WriteRotation(cmd.OutOrStdout(), res)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.SpecPath, "file", "f", "", "cluster spec (YAML)")
+	f.StringVarP(&opts.OutDir, "out", "o", "out", "the generator's output directory")
+	f.StringArrayVar(&remaps, "remap", nil, "the --remap FROM=TO options the output was generated with")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}

@@ -1,0 +1,141 @@
+package monitoring
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Names of the agent's metrics; the rules in Rules alert on them.
+const (
+	MetricAgentPhase        = "etcdboot_agent_phase"
+	MetricJoinAttempts      = "etcdboot_agent_join_attempts_total"
+	MetricBackups           = "etcdboot_backups_total"
+	MetricBackupLastSuccess = "etcdboot_backup_last_success_timestamp_seconds"
+	MetricCertExpiry        = "etcdboot_certificate_expiry_timestamp_seconds"
+)
+
+// PhaseReady is the phase of an agent whose member answers ready; any other
+// phase held for long fires etcdbootAgentNotReady. The other phases are the
+// agent's step names (bootstrap.Step).
+const PhaseReady = "ready"
+
+// Values of the result label of MetricBackups.
+const (
+	BackupOK     = "ok"
+	BackupFailed = "failed"
+)
+
+// AgentMetrics are the collectors etcdboot-agent exposes: its phase, join
+// attempts, backup outcomes and the expiry of the certificates it holds.
+// Its methods are safe for concurrent use.
+type AgentMetrics struct {
+	mu sync.Mutex
+	// phases are the phases seen so far; the current one is 1, the others 0,
+	// so a scrape always sees one phase at 1 (kube-state-metrics' pattern).
+	phase  *prometheus.GaugeVec
+	phases map[string]bool
+
+	joinAttempts prometheus.Counter
+	backups      *prometheus.CounterVec
+	// lastBackup has no labels but is a vector so that it is exported only
+	// once a backup ran: an agent that takes no backups must not look like
+	// one whose last success was in 1970.
+	lastBackup *prometheus.GaugeVec
+	certExpiry *prometheus.GaugeVec
+}
+
+// NewAgentMetrics creates the agent's collectors and registers them with reg.
+// Registering twice with one registry panics, as prometheus.MustRegister does:
+// that is a programming error, not an input one.
+func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
+	m := &AgentMetrics{
+		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricAgentPhase,
+			Help: "The agent's current phase: 1 for the current phase, 0 for phases it went through; " + PhaseReady + " once its member answers ready.",
+		}, []string{"phase"}),
+		phases: map[string]bool{},
+		joinAttempts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricJoinAttempts,
+			Help: "Attempts to add this member to a running cluster as a learner.",
+		}),
+		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricBackups,
+			Help: "Snapshots taken by the agent, by result (ok or failed).",
+		}, []string{"result"}),
+		lastBackup: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricBackupLastSuccess,
+			Help: "Unix time of the agent's newest good snapshot; 0 when none succeeded since it started backing up.",
+		}, nil),
+		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricCertExpiry,
+			Help: "Unix time at which a certificate the member uses expires (its NotAfter), by certificate.",
+		}, []string{"cert"}),
+	}
+	// Both results exist from the start, so rate() sees the first failure.
+	m.backups.WithLabelValues(BackupOK)
+	m.backups.WithLabelValues(BackupFailed)
+	reg.MustRegister(m.phase, m.joinAttempts, m.backups, m.lastBackup, m.certExpiry)
+	return m
+}
+
+// SetPhase records the agent's current phase: a bootstrap step name, or
+// PhaseReady once the member is healthy.
+func (m *AgentMetrics) SetPhase(phase string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// The new phase goes to 1 before the old one goes to 0, so no scrape
+	// sees the agent in no phase at all.
+	m.phase.WithLabelValues(phase).Set(1)
+	m.phases[phase] = true
+	for p := range m.phases {
+		if p != phase {
+			m.phase.WithLabelValues(p).Set(0)
+		}
+	}
+}
+
+// IncJoinAttempts counts one attempt to join a running cluster.
+func (m *AgentMetrics) IncJoinAttempts() { m.joinAttempts.Inc() }
+
+// BackupDone counts a snapshot attempt that finished at at and, when it
+// succeeded, makes at the last success. The first call makes the last-success
+// gauge appear, at 0 if that backup failed, so an agent whose backups never
+// succeed fires etcdbootBackupTooOld.
+func (m *AgentMetrics) BackupDone(ok bool, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.lastBackup.WithLabelValues()
+	if ok {
+		m.backups.WithLabelValues(BackupOK).Inc()
+		g.Set(unixSeconds(at))
+		return
+	}
+	m.backups.WithLabelValues(BackupFailed).Inc()
+}
+
+// SetLastBackupSuccess sets the last good backup without counting a run: for
+// an agent that restarts and knows its newest snapshot from its journal, so
+// a restart does not reset the backup's age.
+func (m *AgentMetrics) SetLastBackupSuccess(at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastBackup.WithLabelValues().Set(unixSeconds(at))
+}
+
+// SetCertExpiry records the NotAfter of the certificate the agent calls name
+// (server, peer, ca, issuer).
+func (m *AgentMetrics) SetCertExpiry(name string, notAfter time.Time) {
+	m.certExpiry.WithLabelValues(name).Set(unixSeconds(notAfter))
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// Handler serves the metrics g gathers in Prometheus' text format, for
+// /metrics. Pass the registry given to NewAgentMetrics.
+func Handler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
