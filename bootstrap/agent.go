@@ -46,6 +46,9 @@ type Config struct {
 	EtcdUser string
 	// HealthTimeout bounds the wait for the member to become ready.
 	HealthTimeout time.Duration
+	// RenewInterval is how often watch re-checks self-minted certificates;
+	// they are renewed once a third of their life is left.
+	RenewInterval time.Duration
 	// DiscoveryTimeout bounds the wait for peers to appear in DNS.
 	DiscoveryTimeout time.Duration
 	// CrashAfter kills the agent with SIGKILL right after it journals this
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		EtcdUser:         "etcd",
 		HealthTimeout:    5 * time.Minute,
 		DiscoveryTimeout: 10 * time.Minute,
+		RenewInterval:    10 * time.Minute,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:              time.Now,
 	}
@@ -101,6 +105,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 	}
 	if cfg.HealthTimeout == 0 {
 		cfg.HealthTimeout = def.HealthTimeout
+	}
+	if cfg.RenewInterval == 0 {
+		cfg.RenewInterval = def.RenewInterval
 	}
 	if cfg.DiscoveryTimeout == 0 {
 		cfg.DiscoveryTimeout = def.DiscoveryTimeout

@@ -313,7 +313,13 @@ func (a *Agent) checkToken(ctx context.Context) error {
 	d := a.payload.Discovery.Etcd
 	dc := discovery.DiscoveryCluster{Endpoints: d.Endpoints, TLS: a.TLSFiles()}
 	return retry(ctx, a, "etcd discovery", func() error {
-		st, err := discovery.GetTokenStatus(ctx, dc, d.Token)
+		// Each attempt has its own deadline: a down endpoint must not hang.
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		st, err := discovery.GetTokenStatus(actx, dc, d.Token)
+		if err != nil && actx.Err() != nil {
+			return fmt.Errorf("discovery cluster %v does not answer: %w", d.Endpoints, err)
+		}
 		if err != nil {
 			return err
 		}

@@ -63,10 +63,7 @@ func (a *Agent) Watch(ctx context.Context) error {
 			return err
 		}
 	}
-	if !a.payload.Firewall.IsEnabled() {
-		<-ctx.Done()
-		return nil
-	}
+
 	tlsConf, err := a.TLSFiles().ClientConfig()
 	if err != nil {
 		return err
@@ -79,16 +76,18 @@ func (a *Agent) Watch(ctx context.Context) error {
 	var last []netip.Addr
 	tick := time.NewTicker(WatchInterval)
 	defer tick.Stop()
+	lastRenew := time.Now()
 	for {
-		if addrs, err := a.desiredPeers(ctx, cli); err != nil {
-			a.log.Debug("watch: membership not readable now", "err", err)
-		} else if !slices.Equal(addrs, last) && len(addrs) > 0 {
-			if err := firewallReplace(addrs); err != nil {
-				a.log.Warn("watch: update firewall", "err", err)
-			} else {
-				a.log.Info("firewall peers updated", "peers", addrs)
-				last = addrs
+		if a.payload.TLS.IssuerCertFile != "" && time.Since(lastRenew) >= a.cfg.RenewInterval {
+			// etcd reads its certificate files at every new TLS handshake,
+			// so renewed files take effect without a restart.
+			if err := a.mintCertificates(); err != nil {
+				a.log.Warn("watch: renew certificates", "err", err)
 			}
+			lastRenew = time.Now()
+		}
+		if a.payload.Firewall.IsEnabled() {
+			last = a.reconcilePeers(ctx, cli, last)
 		}
 		select {
 		case <-ctx.Done():
@@ -96,6 +95,25 @@ func (a *Agent) Watch(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// reconcilePeers sets the firewall's peer set to the membership when it
+// changed since last, and returns what the firewall now holds.
+func (a *Agent) reconcilePeers(ctx context.Context, cli *clientv3.Client, last []netip.Addr) []netip.Addr {
+	addrs, err := a.desiredPeers(ctx, cli)
+	if err != nil {
+		a.log.Debug("watch: membership not readable now", "err", err)
+		return last
+	}
+	if slices.Equal(addrs, last) || len(addrs) == 0 {
+		return last
+	}
+	if err := firewallReplace(addrs); err != nil {
+		a.log.Warn("watch: update firewall", "err", err)
+		return last
+	}
+	a.log.Info("firewall peers updated", "peers", addrs)
+	return addrs
 }
 
 func (a *Agent) desiredPeers(ctx context.Context, cli *clientv3.Client) ([]netip.Addr, error) {

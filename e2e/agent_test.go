@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -311,10 +312,13 @@ func makeForeignDataDir(t *testing.T, bin, dir string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	client, peer := "http://"+freeLoopback(t), "http://"+freeLoopback(t)
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "etcd"), "--name", "stranger", "--data-dir", dir,
-		"--listen-client-urls", "http://127.0.0.1:23791", "--advertise-client-urls", "http://127.0.0.1:23791",
-		"--listen-peer-urls", "http://127.0.0.1:23801", "--initial-advertise-peer-urls", "http://127.0.0.1:23801",
-		"--initial-cluster", "stranger=http://127.0.0.1:23801", "--initial-cluster-token", "another-cluster")
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "stranger="+peer, "--initial-cluster-token", "another-cluster")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -326,5 +330,16 @@ func makeForeignDataDir(t *testing.T, bin, dir string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal("the foreign etcd never wrote its db")
+	t.Fatalf("the foreign etcd never wrote its db:\n%s", out.String())
+}
+
+// freeLoopback returns a free 127.0.0.1 port.
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -385,5 +387,64 @@ func TestJoinerPartitionedFromTheLeaderConverges(t *testing.T) {
 			t.Fatal("split brain: two cluster IDs")
 		}
 		clusterID = ml.Header.ClusterId
+	}
+}
+
+// servedSerial is the serial of the certificate n serves on its client port.
+func servedSerial(t *testing.T, c *testcluster.Cluster, n *testcluster.Node) (string, error) {
+	t.Helper()
+	conf, err := c.AdminTLS().ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", n.Addr.String()+":2379", conf)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
+}
+
+func TestWatchRenewsSelfMintedCertificatesWithoutRestart(t *testing.T) {
+	c := newCluster(t, testcluster.Options{GroupSize: 3, Seeds: []int{11, 12, 13}})
+	for _, h := range []int{11, 12, 13} {
+		if _, err := c.AddNode(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.StartAll("--renew-interval", "1s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	n := c.Nodes[0]
+	pidBefore, _ := os.ReadFile(filepath.Join(n.StateDir(), "etcd.pid"))
+	before, err := servedSerial(t, c, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The certificate is gone (expired, revoked, lost): watch mints anew.
+	for _, f := range []string{"server.crt", "server.key"} {
+		if err := os.Remove(filepath.Join(n.Root, "etc/etcdboot/pki", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	// Between the loss and the renewal handshakes fail; then the new one.
+	for serial, err := servedSerial(t, c, n); err != nil || serial == before; serial, err = servedSerial(t, c, n) {
+		if time.Now().After(deadline) {
+			t.Fatal("the member still serves the old certificate")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	pidAfter, _ := os.ReadFile(filepath.Join(n.StateDir(), "etcd.pid"))
+	if string(pidBefore) != string(pidAfter) {
+		t.Fatalf("etcd restarted: pid %s -> %s", pidBefore, pidAfter)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Put(ctx, n.ClientURL(), "/renewed", "yes"); err != nil {
+		t.Fatal(err)
 	}
 }

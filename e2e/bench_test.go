@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/discovery"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
+	"github.com/etcdboot/etcdboot/spec"
 )
 
 // BenchmarkTimeToHealthy compares, in the same run, how long a 3-member
@@ -153,4 +155,62 @@ func BenchmarkReplaceDeadMember(b *testing.B) {
 	b.ReportMetric(float64(total.Milliseconds()), "replace-ms")
 	b.ReportMetric(float64(membership.Milliseconds()), "join-step-ms")
 	fmt.Printf("dead member to voting replacement: %v (membership step: %v)\n", total, membership)
+}
+
+// BenchmarkTimeToHealthyByMode compares a 3-member cluster's time to healthy
+// through the agent in each formation mode against static, in the same run.
+func BenchmarkTimeToHealthyByMode(b *testing.B) {
+	modes := []string{spec.DiscoveryStatic, spec.DiscoveryDNS, spec.DiscoveryEtcd}
+	totals := map[string]time.Duration{}
+	for i := 0; i < b.N; i++ {
+		for _, mode := range modes {
+			totals[mode] += timeMode(b, mode)
+		}
+	}
+	static := totals[spec.DiscoveryStatic]
+	for _, mode := range modes {
+		avg := totals[mode] / time.Duration(b.N)
+		b.ReportMetric(float64(avg.Milliseconds()), mode+"-ms")
+		b.ReportMetric(float64(totals[mode])/float64(static), mode+"/static")
+		fmt.Printf("time to healthy, 3 members, %s discovery: %v (%.2f x static)\n", mode, avg, float64(totals[mode])/float64(static))
+	}
+}
+
+func timeMode(b *testing.B, mode string) time.Duration {
+	bin := binDir(b)
+	lab := newLab(b)
+	opts := testcluster.Options{Members: 3, Bin: bin, WorkDir: b.TempDir(), Discovery: mode}
+	token := "bench-token"
+	switch mode {
+	case spec.DiscoveryDNS:
+		opts.DNS = &spec.DNSDiscovery{Domain: testDomain, Nameserver: dnsAddr}
+	case spec.DiscoveryEtcd:
+		opts.EtcdDiscovery = &spec.EtcdDiscovery{Endpoints: []string{"https://" + discoAddr + ":2379"}, Token: token}
+	}
+	c, err := testcluster.New(lab, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	switch mode {
+	case spec.DiscoveryDNS:
+		dnsServer(b, c, "etcdboot")
+	case spec.DiscoveryEtcd:
+		_, url := discoveryCluster(b, lab, bin, c.Out)
+		dc := discovery.DiscoveryCluster{Endpoints: []string{url}, TLS: c.AdminTLS()}
+		if err := discovery.CreateToken(context.Background(), dc, token, 3); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := c.StartAll(); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.WaitHealthy(2 * time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if err := lab.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return elapsed
 }

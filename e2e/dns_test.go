@@ -27,7 +27,7 @@ const (
 
 // dnsServer starts an authoritative server for the cluster's generated zone
 // in its own namespace: "etcdboot" (etcdboot dns serve) or "bind" (BIND 9).
-func dnsServer(t *testing.T, c *testcluster.Cluster, kind string) *netlab.Host {
+func dnsServer(t testing.TB, c *testcluster.Cluster, kind string) *netlab.Host {
 	t.Helper()
 	h, err := c.Lab.AddHost("dns", netip.MustParseAddr(dnsAddr))
 	if err != nil {
@@ -68,7 +68,7 @@ func dnsServer(t *testing.T, c *testcluster.Cluster, kind string) *netlab.Host {
 
 // namedArgv writes a named.conf serving the generated zone as primary, with
 // updates allowed for the generator's key when there is one.
-func namedArgv(t *testing.T, c *testcluster.Cluster, zone string) []string {
+func namedArgv(t testing.TB, c *testcluster.Cluster, zone string) []string {
 	t.Helper()
 	named, err := exec.LookPath("named")
 	if err != nil {

@@ -25,7 +25,7 @@ const discoAddr = "10.123.0.3"
 // discoveryCluster runs a 1-member etcd in its own namespace, serving TLS
 // with a certificate from the cluster's CA (in out/pki), as the discovery
 // service of etcd v3 discovery.
-func discoveryCluster(t *testing.T, lab *netlab.Lab, bin, out string) (*netlab.Host, string) {
+func discoveryCluster(t testing.TB, lab *netlab.Lab, bin, out string) (*netlab.Host, string) {
 	t.Helper()
 	h, err := lab.AddHost("disco", netip.MustParseAddr(discoAddr))
 	if err != nil {
@@ -134,5 +134,29 @@ func TestEtcdV3Discovery(t *testing.T) {
 	// The token and the cluster are untouched.
 	if _, err := ctl("new", "--size", "5", "--token", token); err == nil {
 		t.Error("re-creating the token with another size succeeded")
+	}
+}
+
+func TestEtcdV3DiscoveryEndpointDownIsRetriedThenReported(t *testing.T) {
+	// Nothing listens on the discovery endpoint's address.
+	c := newCluster(t, testcluster.Options{Members: 3, Discovery: spec.DiscoveryEtcd,
+		EtcdDiscovery: &spec.EtcdDiscovery{Endpoints: []string{"https://" + discoAddr + ":2379"}, Token: "nobody-home"}})
+	if _, err := c.Lab.AddHost("disco", netip.MustParseAddr(discoAddr)); err != nil {
+		t.Fatal(err)
+	}
+	n := c.Nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := n.Host.Run(ctx, n.AgentArgv("--discovery-timeout", "4s")...)
+	if err == nil {
+		t.Fatalf("the agent started with its discovery service down:\n%s", out)
+	}
+	for _, want := range []string{"etcd discovery: retrying", "etcd discovery failed after", discoAddr} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(n.StateDir(), "etcd.pid")); err == nil {
+		t.Error("etcd was started although discovery never answered")
 	}
 }
