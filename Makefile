@@ -8,8 +8,13 @@ ETCDBOOT_E2E_REQUIRED ?= 1
 export ETCDBOOT_E2E_REQUIRED
 export ETCDBOOT_BIN := $(BIN)
 UNIT_PKGS = $$($(GO) list ./... | grep -v /e2e)
+PACKER_VERSION ?= v1.9.4
+PACKER := $(BIN)/packer
+# Packer plugins are installed here rather than in ~/.config/packer.
+export PACKER_PLUGIN_PATH ?= $(CURDIR)/.cache/packer-plugins
+export CHECKPOINT_DISABLE := 1
 
-.PHONY: all deps etcd build test unit e2e lint fmt bench fuzz demo clean
+.PHONY: all deps etcd build test unit e2e lint fmt bench fuzz demo clean packer plugin plugin-generate plugin-test plugin-acc packer-validate image
 
 all: build
 
@@ -34,7 +39,37 @@ unit:
 e2e: build
 	$(GO) test -count=1 -p 1 -timeout 25m ./e2e/...
 
-test: deps etcd build lint unit e2e
+test: deps etcd build lint unit e2e plugin-generate plugin-test plugin-acc
+
+packer:
+	@scripts/build-packer.sh $(PACKER_VERSION)
+
+plugin: packer
+	cd builder && $(GO) build -o packer-plugin-etcdboot . && $(GO) tool packer-sdc plugin-check packer-plugin-etcdboot
+	mv builder/packer-plugin-etcdboot $(BIN)/packer-plugin-etcdboot
+	builder/install-plugin.sh $(PACKER) $(BIN)/packer-plugin-etcdboot
+
+# The generated config.hcl2spec.go files must be current: regenerating leaves no diff.
+plugin-generate:
+	cd builder && $(GO) generate ./...
+	@test -z "$$(git status --porcelain -- builder/)" || { git status --short -- builder/; echo "builder: go generate changed files; commit them"; exit 1; }
+
+plugin-test:
+	cd builder && $(GO) vet ./... && $(BIN)/staticcheck ./... && $(GO) test -count=1 ./...
+
+# Real Packer builds images/packer/local-rootfs.pkr.hcl with the plugin.
+plugin-acc: deps etcd build packer
+	cd builder && PACKER_ACC=1 $(GO) test -count=1 -p 1 -timeout 30m -run TestAcc ./...
+
+packer-validate: plugin
+	$(PACKER) fmt -check images/packer/
+	$(PACKER) validate images/packer/local-rootfs.pkr.hcl
+	$(PACKER) validate images/packer/generic-cloud.pkr.hcl
+	$(PACKER) validate -syntax-only images/packer/qemu.pkr.hcl
+	$(PACKER) validate -syntax-only images/packer/amazon-ebs.pkr.hcl
+
+image: deps etcd build plugin
+	$(PACKER) build -force images/packer/local-rootfs.pkr.hcl
 
 bench: deps etcd build
 	$(GO) test -run '^$$' -bench . -benchtime 3x -benchmem $(UNIT_PKGS)
