@@ -3,8 +3,6 @@ package bootstrap
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +19,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/etcdboot/etcdboot/firewall"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -217,75 +214,6 @@ func (a *Agent) loadPayload(context.Context) error {
 	return a.checkCertificates()
 }
 
-// checkCertificates fails early, naming the file, when a certificate is
-// unreadable, not signed by the payload's CA, or not valid for this node.
-func (a *Agent) checkCertificates() error {
-	t := a.payload.TLS
-	caPEM, err := os.ReadFile(a.path(t.CAFile))
-	if err != nil {
-		return fmt.Errorf("tls.caFile: %w; the payload did not place the CA certificate", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return fmt.Errorf("tls.caFile: %s holds no PEM certificate; regenerate the payload", a.path(t.CAFile))
-	}
-	for _, c := range []struct {
-		field, cert, key string
-		usage            x509.ExtKeyUsage
-	}{
-		{"tls.serverCertFile", t.ServerCertFile, t.ServerKeyFile, x509.ExtKeyUsageServerAuth},
-		{"tls.peerCertFile", t.PeerCertFile, t.PeerKeyFile, x509.ExtKeyUsageServerAuth},
-	} {
-		path := a.path(c.cert)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.field, err)
-		}
-		cert, inters, err := parseChain(data)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %w; regenerate the payload", c.field, path, err)
-		}
-		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{c.usage}, CurrentTime: a.cfg.Now()}); err != nil {
-			return fmt.Errorf("%s: %s is not signed by the CA in %s (%v); the payload mixes two clusters' PKI: regenerate it", c.field, path, a.path(t.CAFile), err)
-		}
-		for _, s := range a.payload.Node.IPs {
-			if err := cert.VerifyHostname(s); err != nil {
-				return fmt.Errorf("%s: %s is not valid for this node's address %s (%v); regenerate the payload for this node", c.field, path, s, err)
-			}
-		}
-		if _, err := os.Stat(a.path(c.key)); err != nil {
-			return fmt.Errorf("%s: key: %w", c.field, err)
-		}
-	}
-	return nil
-}
-
-// parseChain reads a certificate file: the leaf, then any intermediates.
-func parseChain(data []byte) (*x509.Certificate, *x509.CertPool, error) {
-	var leaf *x509.Certificate
-	inters := x509.NewCertPool()
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, nil, err
-		}
-		if leaf == nil {
-			leaf = c
-		} else {
-			inters.AddCert(c)
-		}
-	}
-	if leaf == nil {
-		return nil, nil, errors.New("holds no PEM certificate")
-	}
-	return leaf, inters, nil
-}
-
 func (a *Agent) nodeAddrs() []netip.Addr {
 	var out []netip.Addr
 	for _, s := range a.payload.Node.IPs {
@@ -294,51 +222,6 @@ func (a *Agent) nodeAddrs() []netip.Addr {
 		}
 	}
 	return out
-}
-
-// FirewallPolicy is the nftables policy for this payload and member set.
-func FirewallPolicy(p *spec.NodePayload, members []spec.Member) (firewall.Policy, error) {
-	pol := firewall.DefaultPolicy()
-	pol.ClientPort, pol.PeerPort, pol.MetricsPort = uint16(p.Etcd.ClientPort), uint16(p.Etcd.PeerPort), uint16(p.Etcd.MetricsPort)
-	for _, m := range members {
-		for _, s := range m.IPs {
-			ip, err := netip.ParseAddr(s)
-			if err != nil {
-				return pol, fmt.Errorf("member %s: %q is not an IP address", m.Name, s)
-			}
-			pol.Peers = append(pol.Peers, ip)
-		}
-	}
-	for _, list := range []struct {
-		dst *[]netip.Prefix
-		src []string
-	}{{&pol.ClientCIDRs, p.Firewall.ClientCIDRs}, {&pol.MonitoringCIDRs, p.Firewall.MonitoringCIDRs}} {
-		for _, s := range list.src {
-			pfx, err := netip.ParsePrefix(s)
-			if err != nil {
-				return pol, fmt.Errorf("firewall: %q is not a CIDR", s)
-			}
-			*list.dst = append(*list.dst, pfx.Masked())
-		}
-	}
-	return pol, pol.Validate()
-}
-
-// applyFirewall installs the nftables policy before etcd listens: a stateful
-// drop added later would stall established peer connections.
-func (a *Agent) applyFirewall(context.Context) error {
-	if !a.payload.Firewall.IsEnabled() {
-		a.log.Info("firewall disabled by the payload")
-		return nil
-	}
-	pol, err := FirewallPolicy(a.payload, a.payload.Members)
-	if err != nil {
-		return err
-	}
-	if err := firewall.Apply(pol); err != nil {
-		return fmt.Errorf("apply nftables policy: %w", err)
-	}
-	return nil
 }
 
 func (a *Agent) peerURLs() []string { return PeerURLs(*a.payload.Node, a.payload.Etcd.PeerPort) }
@@ -645,25 +528,4 @@ func (a *Agent) supervise(ctx context.Context) error {
 			return fmt.Errorf("etcd exited (%v); see %s", err, a.sup.LogPath())
 		}
 	}
-}
-
-// FirewallText renders the payload's nftables policy as nft text, or with live
-// the policy read back from the kernel.
-func FirewallText(payloadPath string, live bool) (string, error) {
-	if live {
-		pol, err := firewall.Current(firewall.DefaultTable)
-		if err != nil {
-			return "", fmt.Errorf("read the kernel's table inet %s: %w", firewall.DefaultTable, err)
-		}
-		return pol.NFT(), nil
-	}
-	p, err := spec.LoadNodePayload(payloadPath)
-	if err != nil {
-		return "", err
-	}
-	pol, err := FirewallPolicy(p, p.Members)
-	if err != nil {
-		return "", err
-	}
-	return pol.NFT(), nil
 }

@@ -1,5 +1,3 @@
-// Package version holds the plugin's version, reported to Packer by the
-// plugin's `describe` command and used in its installed file name.
 package version
 
 import "github.com/hashicorp/packer-plugin-sdk/version"

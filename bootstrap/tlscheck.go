@@ -1,0 +1,78 @@
+package bootstrap
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// checkCertificates fails early, naming the file, when a certificate is
+// unreadable, not signed by the payload's CA, or not valid for this node.
+func (a *Agent) checkCertificates() error {
+	t := a.payload.TLS
+	caPEM, err := os.ReadFile(a.path(t.CAFile))
+	if err != nil {
+		return fmt.Errorf("tls.caFile: %w; the payload did not place the CA certificate", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("tls.caFile: %s holds no PEM certificate; regenerate the payload", a.path(t.CAFile))
+	}
+	for _, c := range []struct {
+		field, cert, key string
+		usage            x509.ExtKeyUsage
+	}{
+		{"tls.serverCertFile", t.ServerCertFile, t.ServerKeyFile, x509.ExtKeyUsageServerAuth},
+		{"tls.peerCertFile", t.PeerCertFile, t.PeerKeyFile, x509.ExtKeyUsageServerAuth},
+	} {
+		path := a.path(c.cert)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.field, err)
+		}
+		cert, inters, err := parseChain(data)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w; regenerate the payload", c.field, path, err)
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{c.usage}, CurrentTime: a.cfg.Now()}); err != nil {
+			return fmt.Errorf("%s: %s is not signed by the CA in %s (%v); the payload mixes two clusters' PKI: regenerate it", c.field, path, a.path(t.CAFile), err)
+		}
+		for _, s := range a.payload.Node.IPs {
+			if err := cert.VerifyHostname(s); err != nil {
+				return fmt.Errorf("%s: %s is not valid for this node's address %s (%v); regenerate the payload for this node", c.field, path, s, err)
+			}
+		}
+		if _, err := os.Stat(a.path(c.key)); err != nil {
+			return fmt.Errorf("%s: key: %w", c.field, err)
+		}
+	}
+	return nil
+}
+
+// parseChain reads a certificate file: the leaf, then any intermediates.
+func parseChain(data []byte) (*x509.Certificate, *x509.CertPool, error) {
+	var leaf *x509.Certificate
+	inters := x509.NewCertPool()
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, nil, err
+		}
+		if leaf == nil {
+			leaf = c
+		} else {
+			inters.AddCert(c)
+		}
+	}
+	if leaf == nil {
+		return nil, nil, errors.New("holds no PEM certificate")
+	}
+	return leaf, inters, nil
+}
