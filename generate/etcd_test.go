@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcdboot/etcdboot/discovery"
+	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 )
 
 // etcdBin finds a binary built by `make etcd`.
@@ -49,37 +53,7 @@ func TestGeneratedCertificatesRunRealEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	pki := filepath.Join(out, "pki")
-	clientPort, peerPort := freePort(t), freePort(t)
-	client := fmt.Sprintf("https://127.0.0.1:%d", clientPort)
-	peer := fmt.Sprintf("https://127.0.0.1:%d", peerPort)
-	cmd := exec.Command(etcd,
-		"--name", "etcd1", "--data-dir", filepath.Join(out, "data"),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "etcd1="+peer, "--initial-cluster-token", "t",
-		"--cert-file", filepath.Join(pki, "etcd1-server.crt"), "--key-file", filepath.Join(pki, "etcd1-server.key"),
-		"--trusted-ca-file", filepath.Join(pki, "ca.crt"), "--client-cert-auth",
-		"--peer-cert-file", filepath.Join(pki, "etcd1-peer.crt"), "--peer-key-file", filepath.Join(pki, "etcd1-peer.key"),
-		"--peer-trusted-ca-file", filepath.Join(pki, "ca.crt"), "--peer-client-cert-auth",
-	)
-	logPath := filepath.Join(out, "etcd.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			t.Logf("etcd log:\n%s", tail(string(data), 30))
-		}
-	})
+	client := startEtcd(t, etcd, out)
 	ctl := func(cert string, args ...string) (string, error) {
 		argv := append([]string{"--endpoints", client, "--cacert", filepath.Join(pki, "ca.crt"),
 			"--cert", filepath.Join(pki, cert+".crt"), "--key", filepath.Join(pki, cert+".key"), "--dial-timeout", "2s"}, args...)
@@ -136,10 +110,88 @@ func TestGeneratedCertificatesRunRealEtcd(t *testing.T) {
 	}
 }
 
+// startEtcd runs the real etcd on loopback with member etcd1's generated
+// certificates (mTLS on both ports) and returns its client URL.
+func startEtcd(t *testing.T, etcd, out string) string {
+	t.Helper()
+	pki := filepath.Join(out, "pki")
+	clientPort, peerPort := freePort(t), freePort(t)
+	client := fmt.Sprintf("https://127.0.0.1:%d", clientPort)
+	peer := fmt.Sprintf("https://127.0.0.1:%d", peerPort)
+	cmd := exec.Command(etcd,
+		"--name", "etcd1", "--data-dir", filepath.Join(out, "data"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "etcd1="+peer, "--initial-cluster-token", "t",
+		"--cert-file", filepath.Join(pki, "etcd1-server.crt"), "--key-file", filepath.Join(pki, "etcd1-server.key"),
+		"--trusted-ca-file", filepath.Join(pki, "ca.crt"), "--client-cert-auth",
+		"--peer-cert-file", filepath.Join(pki, "etcd1-peer.crt"), "--peer-key-file", filepath.Join(pki, "etcd1-peer.key"),
+		"--peer-trusted-ca-file", filepath.Join(pki, "ca.crt"), "--peer-client-cert-auth",
+	)
+	logPath := filepath.Join(out, "etcd.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("etcd log:\n%s", tail(string(data), 30))
+		}
+	})
+	return client
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestGenerateCreatesTheDiscoveryToken runs the generator against a real
+// discovery etcd: the token and size land in /_etcd/registry, and a rerun
+// with the same size is fine.
+func TestGenerateCreatesTheDiscoveryToken(t *testing.T) {
+	etcd := etcdBin(t, "etcd")
+	out := t.TempDir()
+	if _, err := Run(Options{SpecPath: "../examples/three-node-static/cluster.yaml", OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	client := startEtcd(t, etcd, out)
+	spec := strings.Replace(`apiVersion: etcdboot/v1
+name: disco
+discovery:
+  mode: etcd
+  etcd: {endpoints: [CLIENT], token: disco-e2e}
+members:
+  - {name: etcd1, ips: [10.0.0.1]}
+  - {name: etcd2, ips: [10.0.0.2]}
+  - {name: etcd3, ips: [10.0.0.3]}
+`, "CLIENT", client, 1)
+	specPath := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(specPath, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pki := filepath.Join(out, "pki")
+	admin := &tlsfiles.Files{CAFile: filepath.Join(pki, "ca.crt"), CertFile: filepath.Join(pki, "admin.crt"), KeyFile: filepath.Join(pki, "admin.key")}
+	for run := 1; run <= 2; run++ {
+		if _, err := Run(Options{SpecPath: specPath, OutDir: out, CreateDiscoveryToken: admin}); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := discovery.GetTokenStatus(ctx, discovery.DiscoveryCluster{Endpoints: []string{client}, TLS: *admin}, "disco-e2e")
+	if err != nil || st.Size != 3 || len(st.Members) != 0 {
+		t.Fatalf("token status %+v, %v", st, err)
+	}
 }

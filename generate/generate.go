@@ -12,6 +12,7 @@ import (
 
 	"github.com/etcdboot/etcdboot/ignition"
 	"github.com/etcdboot/etcdboot/internal/atomicfile"
+	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -25,7 +26,11 @@ type Options struct {
 	Rotate bool
 	// Remaps move the spec's addresses to other subnets (labs, demos).
 	Remaps []Remap
-	Logger *slog.Logger
+	// CreateDiscoveryToken, when set, also creates the etcd v3 discovery
+	// token on the discovery cluster (as etcdboot discovery new does), with
+	// these client certificates.
+	CreateDiscoveryToken *tlsfiles.Files
+	Logger               *slog.Logger
 }
 
 // Result is what a run produced.

@@ -2,6 +2,7 @@ package generate
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -189,8 +191,11 @@ func (r *Result) Summary() string {
 // still be created on the discovery cluster (etcdboot discovery new).
 func (g *generator) discoveryToken() error {
 	d := g.c.Discovery.Etcd
-	if g.c.Discovery.Mode != spec.DiscoveryEtcd || d == nil || d.Token != "" {
+	if g.c.Discovery.Mode != spec.DiscoveryEtcd || d == nil {
 		return nil
+	}
+	if d.Token != "" {
+		return g.createDiscoveryToken()
 	}
 	rel := filepath.Join("discovery", "etcd-token")
 	if data, err := os.ReadFile(filepath.Join(g.opts.OutDir, rel)); err == nil && !g.opts.Rotate {
@@ -202,7 +207,27 @@ func (g *generator) discoveryToken() error {
 		}
 		d.Token = g.c.Name + "-" + hex.EncodeToString(b[:])
 	}
-	return g.write(rel, []byte(d.Token+"\n"), 0o600)
+	if err := g.write(rel, []byte(d.Token+"\n"), 0o600); err != nil {
+		return err
+	}
+	return g.createDiscoveryToken()
+}
+
+// createDiscoveryToken registers the token and the cluster size on the
+// discovery cluster when asked to; it is idempotent for the same size.
+func (g *generator) createDiscoveryToken() error {
+	d := g.c.Discovery.Etcd
+	if g.opts.CreateDiscoveryToken == nil || d == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dc := discovery.DiscoveryCluster{Endpoints: d.Endpoints, TLS: *g.opts.CreateDiscoveryToken}
+	if err := discovery.CreateToken(ctx, dc, d.Token, g.c.Size()); err != nil {
+		return fmt.Errorf("create discovery token %s: %w", d.Token, err)
+	}
+	g.opts.Logger.Info("discovery token created", "token", d.Token, "size", g.c.Size())
+	return nil
 }
 
 // dnsUpdateKey gives registering members a TSIG key: the spec's own, or one

@@ -4,12 +4,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 )
 
 func newGenerateCommand(g *globalFlags) *cobra.Command {
 	var (
-		opts   generate.Options
-		remaps []string
+		opts        generate.Options
+		remaps      []string
+		createToken bool
+		tokenTLS    tlsfiles.Files
 	)
 	cmd := &cobra.Command{
 		Use:   "generate -f cluster.yaml -o out/",
@@ -36,6 +39,9 @@ Rerunning keeps the CA and every key that is still right; --rotate replaces them
 			}
 			opts.Remaps = rs
 			opts.Logger = g.logger
+			if createToken {
+				opts.CreateDiscoveryToken = &tokenTLS
+			}
 			res, err := generate.Run(opts)
 			if err != nil {
 				return err
@@ -49,6 +55,10 @@ Rerunning keeps the CA and every key that is still right; --rotate replaces them
 	f.StringVarP(&opts.OutDir, "out", "o", "out", "output directory")
 	f.BoolVar(&opts.Rotate, "rotate", false, "issue a new CA and new keys instead of keeping existing ones")
 	f.StringArrayVar(&remaps, "remap", nil, "move addresses FROM=TO between same-size subnets, e.g. 192.168.2.0/24=10.123.0.0/24")
+	f.BoolVar(&createToken, "create-discovery-token", false, "etcd discovery: also create the token on the discovery cluster (as etcdboot discovery new)")
+	f.StringVar(&tokenTLS.CAFile, "discovery-cacert", "", "CA bundle of the discovery cluster")
+	f.StringVar(&tokenTLS.CertFile, "discovery-cert", "", "client certificate for the discovery cluster")
+	f.StringVar(&tokenTLS.KeyFile, "discovery-key", "", "client key for the discovery cluster")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
