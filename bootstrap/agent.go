@@ -19,6 +19,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/etcdboot/etcdboot/monitoring"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -89,6 +90,8 @@ type Agent struct {
 	joiner *joiner
 	// joinInitialCluster is --initial-cluster for a join: the current members.
 	joinInitialCluster string
+	// metrics are the agent's own metrics, once served.
+	metrics *monitoring.AgentMetrics
 }
 
 // NewAgent checks cfg and opens the journal.
@@ -161,11 +164,18 @@ func (a *Agent) Up(ctx context.Context) error {
 			return nil
 		}
 		a.log.Info("step", "step", s.step)
+		a.setPhase(string(s.step))
 		if err := s.run(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.step, err)
 		}
 		if err := a.journal.Record(s.step, a.cfg.Now()); err != nil {
 			return err
+		}
+		if s.step == StepPayload && a.cfg.Exec {
+			// The supervisor lives as long as etcd: it serves the agent's metrics.
+			if err := a.startMetrics(ctx); err != nil {
+				a.log.Warn("agent metrics not served", "err", err)
+			}
 		}
 		if a.cfg.CrashAfter == s.step {
 			a.log.Warn("crashing on purpose", "after", s.step)
@@ -174,6 +184,7 @@ func (a *Agent) Up(ctx context.Context) error {
 		}
 	}
 	a.log.Info("member ready", "member", a.payload.Node.Name, "plan", a.plan.Action)
+	a.setPhase(monitoring.PhaseReady)
 	if a.sup != nil {
 		return a.supervise(ctx)
 	}

@@ -190,6 +190,9 @@ func (a *Agent) join(ctx context.Context) error {
 	}
 	j := &joiner{cli: cli}
 	a.joiner = j
+	if a.metrics != nil {
+		a.metrics.IncJoinAttempts()
+	}
 	// A crashed joiner's lease expires after the TTL and frees the lock.
 	if j.session, err = concurrency.NewSession(cli, concurrency.WithTTL(10)); err != nil {
 		return fmt.Errorf("join lock session: %w", err)

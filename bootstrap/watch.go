@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdboot/etcdboot/firewall"
+	"github.com/etcdboot/etcdboot/monitoring"
 )
 
 func firewallReplace(addrs []netip.Addr) error {
@@ -64,6 +65,10 @@ func (a *Agent) Watch(ctx context.Context) error {
 		}
 	}
 
+	if err := a.startMetrics(ctx); err != nil {
+		a.log.Warn("agent metrics not served", "err", err)
+	}
+	a.setPhase(monitoring.PhaseReady)
 	tlsConf, err := a.TLSFiles().ClientConfig()
 	if err != nil {
 		return err
@@ -84,6 +89,7 @@ func (a *Agent) Watch(ctx context.Context) error {
 			if err := a.mintCertificates(); err != nil {
 				a.log.Warn("watch: renew certificates", "err", err)
 			}
+			a.recordCertExpiry()
 			lastRenew = time.Now()
 		}
 		if a.payload.Firewall.IsEnabled() {

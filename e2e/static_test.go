@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +55,25 @@ func TestStaticClusterForms(t *testing.T) {
 			ml, err := cli.MemberList(ctx)
 			if err != nil || len(ml.Members) != tc.members {
 				t.Fatalf("member list: %v %v", ml, err)
+			}
+			// Each agent serves its own metrics over mTLS on 2382.
+			tlsConf, err := c.AdminTLS().ClientConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf}}
+			for _, n := range c.Nodes {
+				resp, err := hc.Get("https://" + n.Addr.String() + ":2382/metrics")
+				if err != nil {
+					t.Fatalf("agent metrics of %s: %v", n.Name, err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				for _, want := range []string{`etcdboot_agent_phase{phase="ready"} 1`, `etcdboot_certificate_expiry_timestamp_seconds{cert="server"}`} {
+					if !strings.Contains(string(body), want) {
+						t.Errorf("%s metrics lack %s:\n%s", n.Name, want, body)
+					}
+				}
 			}
 		})
 	}

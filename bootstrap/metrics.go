@@ -1,0 +1,93 @@
+package bootstrap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/etcdboot/etcdboot/monitoring"
+)
+
+// startMetrics serves the agent's own metrics (phase, join attempts,
+// certificate expiry) on the node's address, port
+// monitoring.DefaultAgentMetricsPort, over TLS with the node's server
+// certificate, to clients with a certificate from the cluster CA, as the
+// generated prometheus.yml scrapes it. It runs until ctx ends.
+func (a *Agent) startMetrics(ctx context.Context) error {
+	if a.metrics != nil {
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	a.metrics = monitoring.NewAgentMetrics(reg)
+	t := a.TLSFiles()
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	caPEM, err := os.ReadFile(t.CAFile)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	a.recordCertExpiry()
+	addr := net.JoinHostPort(a.nodeAddrs()[0].String(), strconv.Itoa(monitoring.DefaultAgentMetricsPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           monitoring.Handler(reg),
+		ReadHeaderTimeout: 5 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+	}
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Warn("metrics server stopped", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return nil
+}
+
+// recordCertExpiry exports the NotAfter of the node's certificates.
+func (a *Agent) recordCertExpiry() {
+	if a.metrics == nil {
+		return
+	}
+	t := a.payload.TLS
+	for name, file := range map[string]string{"ca": t.CAFile, "server": t.ServerCertFile, "peer": t.PeerCertFile, "issuer": t.IssuerCertFile} {
+		if file == "" {
+			continue
+		}
+		data, err := os.ReadFile(a.path(file))
+		if err != nil {
+			continue
+		}
+		if c, _, err := parseChain(data); err == nil {
+			a.metrics.SetCertExpiry(name, c.NotAfter)
+		}
+	}
+}
+
+// setPhase exports the step the agent is in.
+func (a *Agent) setPhase(phase string) {
+	if a.metrics != nil {
+		a.metrics.SetPhase(phase)
+	}
+}
