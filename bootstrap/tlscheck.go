@@ -2,10 +2,10 @@ package bootstrap
 
 import (
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
+
+	"github.com/etcdboot/etcdboot/pki"
 )
 
 // checkCertificates fails early, naming the file, when a certificate is
@@ -53,26 +53,13 @@ func (a *Agent) checkCertificates() error {
 
 // parseChain reads a certificate file: the leaf, then any intermediates.
 func parseChain(data []byte) (*x509.Certificate, *x509.CertPool, error) {
-	var leaf *x509.Certificate
+	certs, err := pki.ParseCertificates(data)
+	if err != nil {
+		return nil, nil, err
+	}
 	inters := x509.NewCertPool()
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, nil, err
-		}
-		if leaf == nil {
-			leaf = c
-		} else {
-			inters.AddCert(c)
-		}
+	for _, c := range certs[1:] {
+		inters.AddCert(c)
 	}
-	if leaf == nil {
-		return nil, nil, errors.New("holds no PEM certificate")
-	}
-	return leaf, inters, nil
+	return certs[0], inters, nil
 }

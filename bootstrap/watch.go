@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"time"
 
@@ -32,8 +33,10 @@ func PeerAddrs(memberPeerURLs [][]string, pending []string) []netip.Addr {
 	}
 	for _, urls := range memberPeerURLs {
 		for _, u := range urls {
-			if ap, err := netip.ParseAddrPort(hostPort(u)); err == nil {
-				add(ap.Addr())
+			if pu, err := url.Parse(u); err == nil {
+				if ap, err := netip.ParseAddrPort(pu.Host); err == nil {
+					add(ap.Addr())
+				}
 			}
 		}
 	}
@@ -44,16 +47,6 @@ func PeerAddrs(memberPeerURLs [][]string, pending []string) []netip.Addr {
 	}
 	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
 	return out
-}
-
-// hostPort strips the scheme of a URL: https://10.0.0.1:2380 -> 10.0.0.1:2380.
-func hostPort(u string) string {
-	for i := 0; i+2 < len(u); i++ {
-		if u[i:i+3] == "://" {
-			return u[i+3:]
-		}
-	}
-	return u
 }
 
 // Watch keeps the firewall's peer set equal to the cluster's membership

@@ -1,10 +1,8 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/etcdboot/etcdboot/pki"
 )
 
 // DefaultThreshold is how close to its NotAfter a certificate counts as
@@ -215,7 +215,7 @@ func loadRoots(opts CheckOptions) (*x509.CertPool, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("read CA: %w", err)
 	}
-	certs, err := parseCerts(data)
+	certs, err := pki.ParseCertificates(data)
 	if err != nil {
 		return nil, "", fmt.Errorf("CA file %s: %w", path, err)
 	}
@@ -256,7 +256,7 @@ func (c checker) file(path string) []Certificate {
 	if err != nil {
 		return []Certificate{{Source: path, Error: err.Error()}}
 	}
-	certs, err := parseCerts(data)
+	certs, err := pki.ParseCertificates(data)
 	if err != nil {
 		return []Certificate{{Source: path, Error: fmt.Sprintf("%s: %v", path, err)}}
 	}
@@ -366,31 +366,4 @@ func explainVerify(err error) string {
 		return err.Error() + "; reissue it with this name among its SANs"
 	}
 	return err.Error()
-}
-
-// parseCerts parses every CERTIFICATE block of data, refusing anything else:
-// a truncated or foreign file must not be half-read.
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := bytes.TrimSpace(data)
-	for len(rest) > 0 {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return nil, errors.New("data after the last PEM block is not PEM")
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %d is %q, want CERTIFICATE", len(certs)+1, block.Type)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d: %w", len(certs)+1, err)
-		}
-		certs = append(certs, cert)
-		rest = bytes.TrimSpace(rest)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate found")
-	}
-	return certs, nil
 }

@@ -159,7 +159,7 @@ func issuedBelowRoot(dir pki.Dir) ([]leafFiles, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", f, err)
 		}
-		certs, err := parseCerts(data)
+		certs, err := pki.ParseCertificates(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w; delete it or restore it before rotating", f, err)
 		}
@@ -182,7 +182,7 @@ func reissued(dir pki.Dir, l leafFiles, caPEM []byte) (Rotation, bool, error) {
 	if err != nil {
 		return Rotation{}, false, fmt.Errorf("read reissued %s: %w", dir.CertPath(l.name), err)
 	}
-	certs, err := parseCerts(data)
+	certs, err := pki.ParseCertificates(data)
 	if err != nil {
 		return Rotation{}, false, fmt.Errorf("reissued %s: %w", dir.CertPath(l.name), err)
 	}

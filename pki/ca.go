@@ -77,7 +77,7 @@ func NewRootCA(commonName string, key KeySpec, expiry time.Duration) (*Authority
 // bundle: the CA's certificate first, then the intermediates above it; a
 // self-signed root among them is dropped from the chain leaves carry.
 func LoadAuthority(certPEM, keyPEM []byte) (*Authority, error) {
-	certs, err := parseCertsPEM(certPEM)
+	certs, err := ParseCertificates(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("load CA certificate: %w", err)
 	}

@@ -82,7 +82,7 @@ type KeyPair struct {
 
 // Certificate parses the first certificate of CertPEM.
 func (k KeyPair) Certificate() (*x509.Certificate, error) {
-	certs, err := parseCertsPEM(k.CertPEM)
+	certs, err := ParseCertificates(k.CertPEM)
 	if err != nil {
 		return nil, err
 	}

@@ -8,9 +8,9 @@ import (
 	"fmt"
 )
 
-// parseCertsPEM parses every CERTIFICATE block of data, in order, and fails
+// ParseCertificates parses every CERTIFICATE block of data, in order, and fails
 // on anything else: a truncated or foreign file must not be half-read.
-func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	rest := bytes.TrimSpace(data)
 	for len(rest) > 0 {

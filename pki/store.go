@@ -254,7 +254,7 @@ func (d Dir) read(name string) (stored, error) {
 		return st, err
 	}
 	if st.certPEM != nil {
-		if st.certs, err = parseCertsPEM(st.certPEM); err != nil {
+		if st.certs, err = ParseCertificates(st.certPEM); err != nil {
 			return st, corruptFile(st.certPath, err)
 		}
 	}

@@ -11,11 +11,11 @@ import (
 // Certificates after the leaf in leafPEM (a bundle) are used as intermediates
 // along with intermediates, which may be empty.
 func VerifyChain(leafPEM []byte, roots []byte, intermediates []byte, usage x509.ExtKeyUsage) error {
-	leafCerts, err := parseCertsPEM(leafPEM)
+	leafCerts, err := ParseCertificates(leafPEM)
 	if err != nil {
 		return fmt.Errorf("verify chain: leaf: %w", err)
 	}
-	rootCerts, err := parseCertsPEM(roots)
+	rootCerts, err := ParseCertificates(roots)
 	if err != nil {
 		return fmt.Errorf("verify chain: roots: %w", err)
 	}
@@ -28,7 +28,7 @@ func VerifyChain(leafPEM []byte, roots []byte, intermediates []byte, usage x509.
 		interPool.AddCert(c)
 	}
 	if len(intermediates) > 0 {
-		interCerts, err := parseCertsPEM(intermediates)
+		interCerts, err := ParseCertificates(intermediates)
 		if err != nil {
 			return fmt.Errorf("verify chain: intermediates: %w", err)
 		}
