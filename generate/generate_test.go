@@ -260,7 +260,13 @@ func TestPayloadTooLargeIsAClearError(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("apiVersion: etcdboot/v1\nname: big\npki: {keyAlgorithm: rsa, keySize: 4096}\nmembers:\n")
 	for i := 1; i <= 9; i++ {
-		fmt.Fprintf(&b, "  - {name: etcd%d, ips: [10.0.0.%d, 10.0.1.%d, 10.0.2.%d, 10.0.3.%d], fqdn: etcd%d.a-rather-long-domain-name.example.internal}\n", i, i, i, i, i, i)
+		// Twenty addresses each: every one is in the member list and in the
+		// member's own certificates.
+		var ips []string
+		for k := 0; k < 20; k++ {
+			ips = append(ips, fmt.Sprintf("10.%d.%d.%d", k, i, 10+k))
+		}
+		fmt.Fprintf(&b, "  - {name: etcd%d, ips: [%s], fqdn: etcd%d.a-rather-long-domain-name.example.internal}\n", i, strings.Join(ips, ", "), i)
 	}
 	dir := t.TempDir()
 	specPath := filepath.Join(dir, "cluster.yaml")
@@ -269,7 +275,7 @@ func TestPayloadTooLargeIsAClearError(t *testing.T) {
 	}
 	_, err := Run(Options{SpecPath: specPath, OutDir: filepath.Join(dir, "out")})
 	if err == nil {
-		t.Skip("a 9-member RSA-4096 payload fits; nothing to assert")
+		t.Fatal("a 9-member RSA-4096 payload with 20 addresses each fits: the size check never ran")
 	}
 	if !strings.Contains(err.Error(), "16384-byte user-data limit") || !strings.Contains(err.Error(), "etcd1") {
 		t.Errorf("error does not name the limit and node: %v", err)
