@@ -28,4 +28,5 @@ go build -trimpath -o "$bin/etcd" go.etcd.io/etcd/server/v3
 go build -trimpath -o "$bin/etcdctl" go.etcd.io/etcd/etcdctl/v3
 go build -trimpath -o "$bin/etcdutl" go.etcd.io/etcd/etcdutl/v3
 echo "$version" > "$stamp"
-"$bin/etcd" --version | head -1
+version_line=$("$bin/etcd" --version)
+echo "${version_line%%$'\n'*}"

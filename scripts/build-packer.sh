@@ -9,7 +9,7 @@ version="${1:?usage: build-packer.sh VERSION (e.g. v1.9.4)}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/bin"
 target="$bin/packer-$version"
-reports() { [[ -x "$1" ]] && [[ "$("$1" version 2>/dev/null | head -1)" == "Packer ${version}" ]]; }
+reports() { [[ -x "$1" ]] && [[ "$("$1" version 2>/dev/null | sed -n 1p)" == "Packer ${version}" ]]; }
 if reports "$bin/packer"; then
   echo "packer $version already in bin/"
   exit 0
@@ -33,4 +33,4 @@ MOD
   mv "$target.tmp" "$target"
 fi
 ln -sfn "packer-$version" "$bin/packer"
-"$bin/packer" version | head -1
+"$bin/packer" version | sed -n 1p
