@@ -18,6 +18,10 @@ const (
 	KubeadmTLSDir            = "/etc/kubernetes/pki/etcd"
 	DefaultIgnitionVariant   = "fcos"
 	DefaultAutoscalingPrefix = "etcd-"
+	DefaultBackupInterval    = time.Hour
+	DefaultBackupRetention   = 24
+	DefaultBackupDir         = "/var/backups/etcd"
+	DefaultUploadTimeout     = 15 * time.Minute
 )
 
 // ApplyDefaults fills every unset field of c with etcdboot's default.
@@ -62,6 +66,29 @@ func (c *Cluster) ApplyDefaults() {
 	}
 	if c.Autoscaling != nil && c.Autoscaling.NamePrefix == "" {
 		c.Autoscaling.NamePrefix = DefaultAutoscalingPrefix
+	}
+	if c.Backup != nil {
+		c.Backup.ApplyDefaults()
+	}
+}
+
+// ApplyDefaults fills every unset field of a backup section: hourly, 24
+// snapshots kept, in /var/backups/etcd, written by the leader.
+func (b *Backup) ApplyDefaults() {
+	if b.Interval == 0 {
+		b.Interval = Duration(DefaultBackupInterval)
+	}
+	if b.Retention == 0 {
+		b.Retention = DefaultBackupRetention
+	}
+	if b.Dir == "" {
+		b.Dir = DefaultBackupDir
+	}
+	if b.Writer == "" {
+		b.Writer = WriterLeader
+	}
+	if b.UploadTimeout == 0 {
+		b.UploadTimeout = Duration(DefaultUploadTimeout)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,24 @@ func TestValidationMessages(t *testing.T) {
 			[]string{`c.yaml: the file is empty; write a YAML mapping (see examples/)`}},
 		{"dns fqdn must start with the name", validHeader + "discovery: {mode: dns, dns: {domain: e.example, nameserver: 10.0.0.2}}\nmembers:\n  - {name: a, ips: [10.0.0.1], fqdn: b.e.example}\n",
 			[]string{`c.yaml:5:38: members[0].fqdn: "b.e.example" must start with the member name (a.) in dns discovery: members are named after their SRV target`}},
+		{"backup interval too short", validHeader + threeMembers + "backup:\n  interval: 10s\n",
+			[]string{`c.yaml:11:13: backup.interval: 10s is shorter than 1m0s; every round streams the whole database out of the leader, use e.g. 1h`}},
+		{"backup interval not whole seconds", validHeader + threeMembers + "backup:\n  interval: 90500ms\n",
+			[]string{`c.yaml:11:13: backup.interval: 1m30.5s is not a whole number of seconds; systemd timers count in seconds, write e.g. 90s`}},
+		{"backup retention negative", validHeader + threeMembers + "backup:\n  retention: -2\n",
+			[]string{`c.yaml:11:14: backup.retention: -2 keeps no snapshot; keep at least 1, e.g. retention: 24`}},
+		{"backup dir relative", validHeader + threeMembers + "backup:\n  dir: backups\n",
+			[]string{`c.yaml:11:8: backup.dir: "backups" is not an absolute path; write e.g. /var/backups/etcd`}},
+		{"backup dir inside the data dir", validHeader + threeMembers + "backup:\n  dir: /var/lib/etcd/backups\n",
+			[]string{`c.yaml:11:8: backup.dir: /var/lib/etcd/backups is inside etcd.dataDir (/var/lib/etcd), which a restore or rejoin moves aside with the member; put backups elsewhere, e.g. /var/backups/etcd`}},
+		{"backup writer not a member", validHeader + threeMembers + "backup:\n  writer: etcd9\n",
+			[]string{`c.yaml:11:11: backup.writer: "etcd9" is not a member; write leader (whichever member leads at the time) or one of: etcd1, etcd2, etcd3`}},
+		{"backup writer in an autoscaling group", validHeader + "autoscaling:\n  size: 3\n  subnets: [10.0.0.0/24]\n  domain: e.example\n  seeds: [10.0.0.5]\nbackup: {writer: etcd-10-0-0-5}\n",
+			[]string{`c.yaml:8:18: backup.writer: "etcd-10-0-0-5" names a member, but an autoscaling group's members are named after their addresses on boot; use writer: leader`}},
+		{"backup upload not absolute", validHeader + threeMembers + "backup:\n  upload: [rclone, copy]\n",
+			[]string{`c.yaml:11:12: backup.upload[0]: "rclone" is not an absolute path; the command runs without a shell or PATH search, write e.g. /usr/local/bin/upload-snapshot`}},
+		{"backup unknown key", validHeader + threeMembers + "backup:\n  keep: 3\n",
+			[]string{`c.yaml:11:3: backup.keep: unknown key; valid keys here: dir, interval, retention, testRestore, upload, uploadTimeout, writer`}},
 		{"seed outside subnet", validHeader + "autoscaling:\n  size: 3\n  subnets: [10.0.0.0/24]\n  domain: e.example\n  seeds: [10.9.0.1]\n",
 			[]string{`c.yaml:7:11: autoscaling.seeds[0]: 10.9.0.1 is outside autoscaling.subnets; seeds must be member addresses`}},
 	}
@@ -151,6 +170,54 @@ func TestValidationMessages(t *testing.T) {
 				t.Errorf("error does not wrap ErrInvalid: %v", err)
 			}
 		})
+	}
+}
+
+func TestBackupDefaultsAndPayloadCopy(t *testing.T) {
+	c, _, err := ParseCluster("c.yaml", []byte(validHeader+threeMembers+"backup:\n  testRestore: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Backup{Interval: Duration(time.Hour), Retention: 24, Dir: "/var/backups/etcd", Writer: WriterLeader,
+		UploadTimeout: Duration(15 * time.Minute), TestRestore: true}
+	if c.Backup == nil || !reflect.DeepEqual(*c.Backup, want) {
+		t.Fatalf("backup defaults: %+v, want %+v", c.Backup, want)
+	}
+	c, _, err = ParseCluster("c.yaml", []byte(validHeader+threeMembers))
+	if err != nil || c.Backup != nil {
+		t.Fatalf("no backup section must stay nil: %+v %v", c.Backup, err)
+	}
+	c, _, err = ParseCluster("c.yaml", []byte(validHeader+threeMembers+
+		"backup: {interval: 30m, retention: 3, dir: /srv/etcd-backups, writer: etcd2, upload: [/usr/local/bin/up, --bucket, b]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Backup.Interval.Std() != 30*time.Minute || c.Backup.Retention != 3 || c.Backup.Writer != "etcd2" || len(c.Backup.Upload) != 3 {
+		t.Errorf("backup: %+v", c.Backup)
+	}
+}
+
+func TestNodePayloadBackupValidation(t *testing.T) {
+	payload := `apiVersion: etcdboot/v1
+cluster: demo
+token: demo-1
+node: {name: etcd1, ips: [10.0.0.1]}
+members: [{name: etcd1, ips: [10.0.0.1]}]
+etcd: {version: 3.6.16, dataDir: /var/lib/etcd, configFormat: yaml, clientPort: 2379, peerPort: 2380, metricsPort: 2381}
+discovery: {mode: static}
+tls: {caFile: /p/ca.crt, serverCertFile: /p/s.crt, serverKeyFile: /p/s.key, peerCertFile: /p/p.crt, peerKeyFile: /p/p.key}
+`
+	p, err := ParseNodePayload("node.yaml", []byte(payload+"backup: {interval: 1h, retention: 2, dir: /b, testRestore: true}\n"))
+	if err != nil || p.Backup == nil || p.Backup.Retention != 2 || !p.Backup.TestRestore {
+		t.Fatalf("payload with backup: %+v %v", p, err)
+	}
+	// A hand-written section may leave fields out: they take the defaults.
+	if _, err := ParseNodePayload("node.yaml", []byte(payload+"backup: {}\n")); err != nil {
+		t.Fatalf("empty backup section: %v", err)
+	}
+	_, err = ParseNodePayload("node.yaml", []byte(payload+"backup: {dir: /b, writer: etcd7}\n"))
+	if err == nil || !strings.Contains(err.Error(), `node.yaml:9:27: backup.writer: "etcd7" is not a member`) {
+		t.Fatalf("want a positioned writer error, got %v", err)
 	}
 }
 
@@ -241,6 +308,7 @@ func FuzzParseCluster(f *testing.F) {
 		}
 	}
 	f.Add([]byte(validHeader + threeMembers))
+	f.Add([]byte(validHeader + threeMembers + "backup:\n  interval: 1h\n  retention: 24\n  dir: /var/backups/etcd\n  writer: etcd2\n  upload: [/usr/local/bin/up, x]\n  uploadTimeout: 5m\n  testRestore: true\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, rep, err := ParseCluster("fuzz.yaml", data)
 		if err == nil && c == nil {
@@ -261,6 +329,7 @@ func FuzzParseCluster(f *testing.F) {
 
 func FuzzParseNodePayload(f *testing.F) {
 	f.Add([]byte("apiVersion: etcdboot/v1\ncluster: a\n"))
+	f.Add([]byte("apiVersion: etcdboot/v1\ncluster: a\nbackup: {interval: 1h, retention: 3, dir: /b, writer: leader, upload: [/bin/true], testRestore: true}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParseNodePayload("node.yaml", data)
 		if err == nil && p == nil {

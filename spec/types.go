@@ -49,6 +49,8 @@ type Cluster struct {
 	PKI         PKI          `yaml:"pki,omitempty"`
 	Firewall    Firewall     `yaml:"firewall,omitempty"`
 	Payload     Payload      `yaml:"payload,omitempty"`
+	// Backup turns on scheduled snapshots on the members; nil for none.
+	Backup *Backup `yaml:"backup,omitempty"`
 }
 
 // Etcd holds the etcd version, ports, paths and tuning shared by all members.
@@ -191,6 +193,8 @@ type NodePayload struct {
 	TLS         NodeTLS      `yaml:"tls"`
 	Autoscaling *Autoscaling `yaml:"autoscaling,omitempty"`
 	Restore     *Restore     `yaml:"restore,omitempty"`
+	// Backup is the cluster's backup schedule; nil when it takes none.
+	Backup *Backup `yaml:"backup,omitempty"`
 }
 
 // NodeTLS holds the paths of the node's certificate files.
@@ -204,6 +208,36 @@ type NodeTLS struct {
 	// of an autoscaling group; the agent mints its own certificates with it.
 	IssuerCertFile string `yaml:"issuerCertFile,omitempty"`
 	IssuerKeyFile  string `yaml:"issuerKeyFile,omitempty"`
+}
+
+// WriterLeader is Backup.Writer's default: each round, only the member that
+// is the leader at that moment writes a snapshot.
+const WriterLeader = "leader"
+
+// Backup is the schedule of the snapshots members take of the cluster: a
+// systemd timer runs `etcdboot-agent backup` every Interval on every member;
+// only one of them (the leader, or the member Writer names) writes. Every
+// snapshot is verified after writing (etcd's appended hash, revision and key
+// count); that cannot be turned off.
+type Backup struct {
+	// Interval is the time between two rounds (the timer's OnUnitActiveSec).
+	Interval Duration `yaml:"interval,omitempty"`
+	// Retention is how many snapshots the target directory keeps; older
+	// ones are pruned after each good round.
+	Retention int `yaml:"retention,omitempty"`
+	// Dir is the target directory on the node.
+	Dir string `yaml:"dir,omitempty"`
+	// Writer is "leader" (the default) or the name of the one member that writes.
+	Writer string `yaml:"writer,omitempty"`
+	// Upload is a command (argv, no shell) run after each verified snapshot,
+	// with ETCDBOOT_BACKUP_FILE, ETCDBOOT_BACKUP_SHA256,
+	// ETCDBOOT_BACKUP_REVISION and ETCDBOOT_BACKUP_KEYS in its environment.
+	Upload []string `yaml:"upload,omitempty"`
+	// UploadTimeout bounds the upload command.
+	UploadTimeout Duration `yaml:"uploadTimeout,omitempty"`
+	// TestRestore restores the newest snapshot into a scratch directory
+	// after each round and checks its revision and key count.
+	TestRestore bool `yaml:"testRestore,omitempty"`
 }
 
 // Restore asks the agent to rebuild its member from a snapshot.
