@@ -102,6 +102,13 @@ func checkImage(out, bin, etcdVersion string) error {
 			fail("unit %s not enabled (multi-user.target.wants): %q %v", unit, target, err)
 		}
 	}
+	for _, unit := range images.BackupUnitNames {
+		// Installed, not enabled: a payload with a backup section enables the timer.
+		want, _ := images.Units.ReadFile("systemd/" + unit)
+		if got, err := os.ReadFile(at("etc/systemd/system/" + unit)); err != nil || !bytes.Equal(got, want) {
+			fail("unit %s not installed as embedded: %v", unit, err)
+		}
+	}
 	if passwd, _ := os.ReadFile(at("etc/passwd")); !bytes.Contains(passwd, []byte("\netcd:")) {
 		fail("no etcd user in /etc/passwd")
 	}

@@ -27,8 +27,12 @@ type installPlan struct {
 	BinDir   string
 	Binaries []binary
 	UnitDir  string
-	Units    []string
-	User     string
+	// Units are installed and enabled.
+	Units []string
+	// Dormant units are installed but not enabled: the backup timer, which
+	// a node payload with a backup section enables.
+	Dormant []string
+	User    string
 	// Image is the file recording what went into the image.
 	Image string
 }
@@ -89,6 +93,9 @@ install -d -m 0700 -o root -g root /var/lib/etcdboot
 install -d -m 0755 -o root -g root /etc/etcd /etc/etcdboot
 install -d -m 0755 {{quote .UnitDir}}
 {{- range .Units}}
+install -m 0644 -o root -g root {{quote (printf "units/%s" .)}} {{quote (printf "%s/%s" $.UnitDir .)}}
+{{- end}}
+{{- range .Dormant}}
 install -m 0644 -o root -g root {{quote (printf "units/%s" .)}} {{quote (printf "%s/%s" $.UnitDir .)}}
 {{- end}}
 systemctl enable{{range .Units}} {{quote .}}{{end}}

@@ -126,6 +126,7 @@ func TestInstallScriptChecksDigestsAndEnablesUnits(t *testing.T) {
 		Staging: "/tmp/etcdboot-provision", BinDir: "/usr/local/bin",
 		Binaries: []binary{{Name: "etcd", SHA256: strings.Repeat("a", 64)}, {Name: "etcdboot-agent", SHA256: strings.Repeat("b", 64)}},
 		UnitDir:  "/etc/systemd/system", Units: []string{"etcdboot-agent.service", "etcd.service"}, User: "etcd",
+		Dormant: []string{"etcdboot-backup.timer"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +138,8 @@ func TestInstallScriptChecksDigestsAndEnablesUnits(t *testing.T) {
 		"useradd --system --gid etcd",
 		"install -d -m 0700 -o etcd -g etcd /var/lib/etcd",
 		"install -m 0644 -o root -g root 'units/etcd.service' '/etc/systemd/system/etcd.service'",
-		"systemctl enable 'etcdboot-agent.service' 'etcd.service'",
+		"install -m 0644 -o root -g root 'units/etcdboot-backup.timer' '/etc/systemd/system/etcdboot-backup.timer'",
+		"systemctl enable 'etcdboot-agent.service' 'etcd.service'\n",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("install script lacks %q:\n%s", want, s)
