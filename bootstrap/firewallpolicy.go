@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/etcdboot/etcdboot/firewall"
+	"github.com/etcdboot/etcdboot/monitoring"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -13,6 +14,8 @@ import (
 func FirewallPolicy(p *spec.NodePayload, members []spec.Member) (firewall.Policy, error) {
 	pol := firewall.DefaultPolicy()
 	pol.ClientPort, pol.PeerPort, pol.MetricsPort = uint16(p.Etcd.ClientPort), uint16(p.Etcd.PeerPort), uint16(p.Etcd.MetricsPort)
+	// The agent's own metrics (startMetrics) are scraped like etcd's.
+	pol.AgentMetricsPort = monitoring.DefaultAgentMetricsPort
 	for _, m := range members {
 		for _, s := range m.IPs {
 			ip, err := netip.ParseAddr(s)

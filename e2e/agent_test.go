@@ -75,18 +75,25 @@ func TestFirewallLetsOnlyPeersReachThePeerPort(t *testing.T) {
 		if got, err := etcdctlGet(c, client, n.ClientURL(), "/fw"); err != nil || got != "ok" {
 			t.Errorf("client in clientCIDRs could not read via %s: %q %v", n.Name, got, err)
 		}
-		if !tcpOpen(client, n.Addr, 2381) {
-			t.Errorf("monitoring CIDR cannot reach %s:2381", n.Name)
+		// 2381 is etcd's metrics, 2382 the agent's: both for monitoring CIDRs.
+		for _, port := range []int{2381, 2382} {
+			if !tcpOpen(client, n.Addr, port) {
+				t.Errorf("monitoring CIDR cannot reach %s:%d", n.Name, port)
+			}
 		}
-		for _, port := range []int{2379, 2380, 2381} {
+		for _, port := range []int{2379, 2380, 2381, 2382} {
 			if tcpOpen(outsider, n.Addr, port) {
 				t.Errorf("outsider reached %s:%d", n.Name, port)
 			}
 		}
 	}
-	// The live ruleset matches the payload's policy.
-	out, err := c.Nodes[0].Host.Run(ctx, filepath.Join(c.Opts.Bin, "etcdboot-agent"), "firewall", "show", "--live")
-	if err != nil || !strings.Contains(string(out), "10.123.0.12") || !strings.Contains(string(out), "10.123.0.0/25") {
+	// The live ruleset matches the payload's policy. A context of its own:
+	// the dropped probes above each wait out their timeout.
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer scancel()
+	out, err := c.Nodes[0].Host.Run(sctx, filepath.Join(c.Opts.Bin, "etcdboot-agent"), "firewall", "show", "--live")
+	if err != nil || !strings.Contains(string(out), "10.123.0.12") || !strings.Contains(string(out), "10.123.0.0/25") ||
+		!strings.Contains(string(out), "tcp dport 2382 ip saddr @monitoring4 accept") {
 		t.Errorf("firewall show --live: %v\n%s", err, out)
 	}
 }

@@ -156,10 +156,11 @@ func readSets(c *nftables.Conn, t *nftables.Table, p *Policy) error {
 	return nil
 }
 
-// portsFromRules recovers the three ports from which sets each port's rules
-// look up: clients* marks the client port, monitoring* the metrics port, and
-// the other port looking up peers* is the peer port. The full comparison in
-// current catches any rule this reading misses.
+// portsFromRules recovers the four ports from which sets each port's rules
+// look up: clients* marks the client port, monitoring* etcd's metrics port
+// and then (in rule order) the agent's, and the other port looking up peers*
+// is the peer port. The full comparison in current catches any rule this
+// reading misses.
 func portsFromRules(rules []kernelRule, p *Policy) error {
 	ports := map[string][]uint16{} // set name -> ports of rules looking it up
 	for _, r := range rules {
@@ -177,9 +178,10 @@ func portsFromRules(rules []kernelRule, p *Policy) error {
 	if p.ClientPort, err = one(setClients4.name); err != nil {
 		return err
 	}
-	if p.MetricsPort, err = one(setMonitoring4.name); err != nil {
-		return err
+	if mon := ports[setMonitoring4.name]; len(mon) != 2 {
+		return fmt.Errorf("%w: want exactly two ports (etcd's and the agent's metrics) looking up set %s, found %v; re-apply the policy", ErrDrift, setMonitoring4.name, mon)
 	}
+	p.MetricsPort, p.AgentMetricsPort = ports[setMonitoring4.name][0], ports[setMonitoring4.name][1]
 	peerPorts := slices.DeleteFunc(slices.Clone(ports[setPeers4.name]), func(port uint16) bool { return port == p.ClientPort })
 	if len(peerPorts) != 1 {
 		return fmt.Errorf("%w: want exactly one peer port looking up set %s, found %v; re-apply the policy", ErrDrift, setPeers4.name, peerPorts)

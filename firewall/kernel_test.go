@@ -239,6 +239,9 @@ func TestApplyRepairsDrift(t *testing.T) {
 		{"rule deleted", func(t *testing.T, ns *netNS) {
 			ns.nft(t, "delete", "rule", "inet", DefaultTable, chainName, "handle", ruleHandle(t, ns, "tcp dport 2381 drop"))
 		}, ErrDrift},
+		{"agent metrics rule deleted", func(t *testing.T, ns *netNS) {
+			ns.nft(t, "delete", "rule", "inet", DefaultTable, chainName, "handle", ruleHandle(t, ns, "tcp dport 2382 ip saddr @monitoring4 accept"))
+		}, ErrDrift},
 		{"rule added", func(t *testing.T, ns *netNS) {
 			ns.nft(t, "add", "rule", "inet", DefaultTable, chainName, "tcp", "dport", "22", "accept")
 		}, ErrDrift},
@@ -377,7 +380,7 @@ func TestReplacePeersWithoutTableFails(t *testing.T) {
 func TestCurrentRoundTrips(t *testing.T) {
 	policies := goldenPolicies()
 	policies["adjacent and open prefixes"] = Policy{
-		ClientPort: 2379, PeerPort: 2380, MetricsPort: 2381,
+		ClientPort: 2379, PeerPort: 2380, MetricsPort: 2381, AgentMetricsPort: 2382,
 		Peers:           addrs("10.123.250.1"),
 		ClientCIDRs:     prefixes("10.123.0.0/25", "10.123.0.128/25", "10.123.1.0/24", "255.255.255.255/32", "::/0"),
 		MonitoringCIDRs: prefixes("10.0.0.5/32", "10.0.0.6/32", "fd00::/8", "fe00::/8"),

@@ -11,13 +11,14 @@ import (
 // goldenPolicies are rendered to testdata/<name>.nft.
 func goldenPolicies() map[string]Policy {
 	custom := Policy{
-		Table:           "etcd_test",
-		ClientPort:      12379,
-		PeerPort:        12380,
-		MetricsPort:     12381,
-		Peers:           addrs("fd00:123:250::2", "fd00:123:250::1"),
-		ClientCIDRs:     prefixes("10.123.1.0/24", "::/0", "10.123.0.0/24"),
-		MonitoringCIDRs: prefixes("255.255.255.0/24"),
+		Table:            "etcd_test",
+		ClientPort:       12379,
+		PeerPort:         12380,
+		MetricsPort:      12381,
+		AgentMetricsPort: 12382,
+		Peers:            addrs("fd00:123:250::2", "fd00:123:250::1"),
+		ClientCIDRs:      prefixes("10.123.1.0/24", "::/0", "10.123.0.0/24"),
+		MonitoringCIDRs:  prefixes("255.255.255.0/24"),
 	}
 	return map[string]Policy{
 		"representative": representativePolicy(),

@@ -11,40 +11,45 @@ import (
 // DefaultTable is the name of the inet table etcdboot owns.
 const DefaultTable = "etcdboot"
 
-// Default etcd ports.
+// Default etcd ports, and the port etcdboot-agent serves its own metrics on.
 const (
-	DefaultClientPort  uint16 = 2379
-	DefaultPeerPort    uint16 = 2380
-	DefaultMetricsPort uint16 = 2381
+	DefaultClientPort       uint16 = 2379
+	DefaultPeerPort         uint16 = 2380
+	DefaultMetricsPort      uint16 = 2381
+	DefaultAgentMetricsPort uint16 = 2382
 )
 
 // ErrInvalidPolicy is wrapped by every problem Validate reports.
 var ErrInvalidPolicy = errors.New("invalid firewall policy")
 
 // Policy is the node's etcd firewall as data: who may reach which etcd port.
-// Only TCP to the three ports is filtered; the rest of the host is untouched.
+// Only TCP to the four ports is filtered; the rest of the host is untouched.
 type Policy struct {
 	// Table is the name of the inet table; "" means DefaultTable.
 	Table string
 	// ClientPort, PeerPort and MetricsPort are etcd's TCP ports.
 	ClientPort, PeerPort, MetricsPort uint16
+	// AgentMetricsPort is where etcdboot-agent serves its own metrics; it is
+	// filtered like MetricsPort.
+	AgentMetricsPort uint16
 	// Peers is the member set: the only sources allowed to reach PeerPort,
 	// also allowed to reach ClientPort. IPv4 and IPv6 may be mixed.
 	Peers []netip.Addr
 	// ClientCIDRs may reach ClientPort.
 	ClientCIDRs []netip.Prefix
-	// MonitoringCIDRs may reach MetricsPort.
+	// MonitoringCIDRs may reach MetricsPort and AgentMetricsPort.
 	MonitoringCIDRs []netip.Prefix
 }
 
-// DefaultPolicy returns a Policy with the default table and etcd ports and no
+// DefaultPolicy returns a Policy with the default table and ports and no
 // sources allowed besides loopback.
 func DefaultPolicy() Policy {
 	return Policy{
-		Table:       DefaultTable,
-		ClientPort:  DefaultClientPort,
-		PeerPort:    DefaultPeerPort,
-		MetricsPort: DefaultMetricsPort,
+		Table:            DefaultTable,
+		ClientPort:       DefaultClientPort,
+		PeerPort:         DefaultPeerPort,
+		MetricsPort:      DefaultMetricsPort,
+		AgentMetricsPort: DefaultAgentMetricsPort,
 	}
 }
 
@@ -67,15 +72,15 @@ func (p Policy) Validate() error {
 	ports := []struct {
 		field string
 		port  uint16
-	}{{"ClientPort", p.ClientPort}, {"PeerPort", p.PeerPort}, {"MetricsPort", p.MetricsPort}}
+	}{{"ClientPort", p.ClientPort}, {"PeerPort", p.PeerPort}, {"MetricsPort", p.MetricsPort}, {"AgentMetricsPort", p.AgentMetricsPort}}
 	for i, a := range ports {
 		if a.port == 0 {
-			bad("%s is 0; set it to etcd's port (DefaultPolicy has %d/%d/%d)", a.field, DefaultClientPort, DefaultPeerPort, DefaultMetricsPort)
+			bad("%s is 0; set it to the port in use (DefaultPolicy has %d/%d/%d/%d)", a.field, DefaultClientPort, DefaultPeerPort, DefaultMetricsPort, DefaultAgentMetricsPort)
 			continue
 		}
 		for _, b := range ports[:i] {
 			if a.port == b.port {
-				bad("%s and %s are both %d; each etcd port needs its own rules, give them distinct ports", b.field, a.field, a.port)
+				bad("%s and %s are both %d; each port needs its own rules, give them distinct ports", b.field, a.field, a.port)
 			}
 		}
 	}
@@ -150,6 +155,7 @@ func (p Policy) Equal(q Policy) bool {
 	a, b := p.Canonical(), q.Canonical()
 	return a.Table == b.Table &&
 		a.ClientPort == b.ClientPort && a.PeerPort == b.PeerPort && a.MetricsPort == b.MetricsPort &&
+		a.AgentMetricsPort == b.AgentMetricsPort &&
 		slices.Equal(a.Peers, b.Peers) &&
 		slices.Equal(a.ClientCIDRs, b.ClientCIDRs) &&
 		slices.Equal(a.MonitoringCIDRs, b.MonitoringCIDRs)

@@ -58,6 +58,8 @@ func TestValidateReportsProblem(t *testing.T) {
 		{"zero metrics port", func(p *Policy) { p.MetricsPort = 0 }, "MetricsPort is 0"},
 		{"duplicate client and peer port", func(p *Policy) { p.PeerPort = p.ClientPort }, "ClientPort and PeerPort are both 2379"},
 		{"duplicate peer and metrics port", func(p *Policy) { p.MetricsPort = p.PeerPort }, "PeerPort and MetricsPort are both 2380"},
+		{"zero agent metrics port", func(p *Policy) { p.AgentMetricsPort = 0 }, "AgentMetricsPort is 0"},
+		{"agent metrics port on etcd's metrics port", func(p *Policy) { p.AgentMetricsPort = p.MetricsPort }, "MetricsPort and AgentMetricsPort are both 2381"},
 		{"bad table name", func(p *Policy) { p.Table = "etcd boot;" }, `Table "etcd boot;" is not a valid name`},
 		{"table name starting with digit", func(p *Policy) { p.Table = "9etcd" }, `Table "9etcd"`},
 		{"zero peer address", func(p *Policy) { p.Peers = []netip.Addr{{}} }, "Peers[0]: empty or invalid address"},
@@ -94,8 +96,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		t.Fatal("Validate() = nil")
 	}
 	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != 5 { // three zero ports, one peer, one CIDR
-		t.Errorf("Validate() reported %d problems, want 5:\n%v", len(lines), err)
+	if len(lines) != 6 { // four zero ports, one peer, one CIDR
+		t.Errorf("Validate() reported %d problems, want 6:\n%v", len(lines), err)
 	}
 }
 
@@ -148,6 +150,10 @@ func TestRulesPerPort(t *testing.T) {
 		"tcp dport 2381 ip saddr @monitoring4 accept",
 		"tcp dport 2381 ip6 saddr @monitoring6 accept",
 		"tcp dport 2381 drop",
+		`tcp dport 2382 iifname "lo" accept`,
+		"tcp dport 2382 ip saddr @monitoring4 accept",
+		"tcp dport 2382 ip6 saddr @monitoring6 accept",
+		"tcp dport 2382 drop",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rules =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

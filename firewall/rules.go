@@ -69,6 +69,8 @@ func (p Policy) rules() []rule {
 	port(p.PeerPort, false, setPeers4, setPeers6)
 	port(p.ClientPort, true, setPeers4, setPeers6, setClients4, setClients6)
 	port(p.MetricsPort, true, setMonitoring4, setMonitoring6)
+	// The agent's metrics are scraped by the same Prometheus as etcd's.
+	port(p.AgentMetricsPort, true, setMonitoring4, setMonitoring6)
 	return rs
 }
 

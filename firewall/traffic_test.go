@@ -34,7 +34,7 @@ var (
 )
 
 // openPort is not filtered: it shows the rest of the host stays reachable.
-const openPort = 2382
+const openPort = 2383
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
@@ -51,7 +51,7 @@ func newLab(t *testing.T) *lab {
 		l.cli.exec(t, "ip", "addr", "add", a.String()+"/64", "dev", "ebfw1", "nodad")
 	}
 	l.cli.exec(t, "ip", "link", "set", "ebfw1", "up")
-	for _, port := range []int{int(DefaultClientPort), int(DefaultPeerPort), int(DefaultMetricsPort), openPort} {
+	for _, port := range []int{int(DefaultClientPort), int(DefaultPeerPort), int(DefaultMetricsPort), int(DefaultAgentMetricsPort), openPort} {
 		l.listen(t, port)
 	}
 	return l
@@ -155,7 +155,7 @@ func check(t *testing.T, stage string, probes []probe) {
 
 func TestTrafficFollowsPolicy(t *testing.T) {
 	l := newLab(t)
-	const cport, pport, mport = DefaultClientPort, DefaultPeerPort, DefaultMetricsPort
+	const cport, pport, mport, aport = DefaultClientPort, DefaultPeerPort, DefaultMetricsPort, DefaultAgentMetricsPort
 	from := func(src netip.Addr, port uint16, reach bool) probe {
 		dst := srvAddr4
 		if src.Is6() {
@@ -171,7 +171,7 @@ func TestTrafficFollowsPolicy(t *testing.T) {
 	// Without a firewall everything connects: the lab itself works.
 	var open []probe
 	for _, src := range []netip.Addr{peer4, other4, other6} {
-		for _, port := range []uint16{cport, pport, mport} {
+		for _, port := range []uint16{cport, pport, mport, aport} {
 			open = append(open, from(src, port, true))
 		}
 	}
@@ -201,9 +201,11 @@ func TestTrafficFollowsPolicy(t *testing.T) {
 		from(other4, pport, false), from(other4, cport, false), from(other4, mport, false),
 		from(peer6, pport, true), from(peer6, cport, true), from(peer6, mport, false),
 		from(other6, pport, false), from(other6, cport, false), from(other6, mport, false),
+		from(peer4, aport, false), from(client4, aport, false), from(monitor4, aport, true),
+		from(other4, aport, false), from(peer6, aport, false), from(other6, aport, false),
 		from(other4, openPort, true), from(other6, openPort, true),
-		local(lo4, cport, true), local(lo4, mport, true), local(lo4, pport, false),
-		local(lo6, cport, true), local(lo6, mport, true), local(lo6, pport, false),
+		local(lo4, cport, true), local(lo4, mport, true), local(lo4, aport, true), local(lo4, pport, false),
+		local(lo6, cport, true), local(lo6, mport, true), local(lo6, aport, true), local(lo6, pport, false),
 	})
 
 	q := p
@@ -212,7 +214,7 @@ func TestTrafficFollowsPolicy(t *testing.T) {
 		t.Fatalf("Apply changed policy: %v", err)
 	}
 	echo(t, established, "after a table replace")
-	check(t, "after Apply of more monitoring CIDRs", []probe{from(other4, mport, true), from(peer4, pport, true)})
+	check(t, "after Apply of more monitoring CIDRs", []probe{from(other4, mport, true), from(other4, aport, true), from(peer4, pport, true)})
 
 	if err := ReplacePeers("", []netip.Addr{other4, other6}, WithNetNS(l.srv.fd)); err != nil {
 		t.Fatalf("ReplacePeers: %v", err)
