@@ -152,6 +152,7 @@ func (g *generator) basePayload() spec.NodePayload {
 			PeerKeyFile:    filepath.Join(dir, "peer.key"),
 		},
 		Autoscaling: c.Autoscaling,
+		Backup:      c.Backup,
 	}
 }
 

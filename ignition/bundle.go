@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/etcdboot/etcdboot/images"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -80,6 +81,9 @@ type rendering struct {
 	files       []File
 	hosts       string
 	hostname    string
+	// backupDropIn sets the backup timer's interval; nil when the payload
+	// has no backup section and the timer stays off.
+	backupDropIn []byte
 }
 
 // label names the payload in messages: its node, or its cluster for a launch
@@ -113,9 +117,10 @@ func (b Bundle) prepare() (*rendering, error) {
 	}
 
 	reserved := map[string]string{
-		r.payloadPath: "the payload path",
-		hostsPath:     "appended to with the members' addresses",
-		hostnamePath:  "written from Bundle.Hostname",
+		r.payloadPath:                "the payload path",
+		hostsPath:                    "appended to with the members' addresses",
+		hostnamePath:                 "written from Bundle.Hostname",
+		images.BackupTimerDropInPath: "written from the payload's backup.interval",
 	}
 	keyPaths := map[string]string{}
 	for _, k := range []struct{ field, path string }{
@@ -178,6 +183,11 @@ func (b Bundle) prepare() (*rendering, error) {
 		}
 	}
 	r.hosts = HostsEntries(b.Payload.Members)
+	if dropIn, err := b.backupDropIn(); err != nil {
+		add("payload backup.interval: %w", err)
+	} else {
+		r.backupDropIn = dropIn
+	}
 
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("bundle for %s is not valid:\n%w", r.label, errors.Join(problems...))
@@ -189,6 +199,17 @@ func (b Bundle) prepare() (*rendering, error) {
 	}
 	r.payload = payload
 	return r, nil
+}
+
+// backupDropIn renders the backup timer's drop-in for the payload's interval
+// (the default when unset), or nil without a backup section.
+func (b Bundle) backupDropIn() ([]byte, error) {
+	if b.Payload.Backup == nil {
+		return nil, nil
+	}
+	bk := *b.Payload.Backup
+	bk.ApplyDefaults()
+	return images.BackupTimerDropIn(bk.Interval.Std())
 }
 
 // checkPath accepts an absolute, clean path without control characters.

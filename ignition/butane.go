@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"path"
 	"slices"
 	"strings"
 
@@ -12,6 +13,8 @@ import (
 	v3_4 "github.com/coreos/ignition/v2/config/v3_4"
 	"github.com/coreos/vcontext/report"
 	"gopkg.in/yaml.v3"
+
+	"github.com/etcdboot/etcdboot/images"
 )
 
 // Butane variants RenderButane and RenderIgnition accept.
@@ -150,8 +153,13 @@ type (
 		Units []butaneUnit `yaml:"units"`
 	}
 	butaneUnit struct {
-		Name    string `yaml:"name"`
-		Enabled bool   `yaml:"enabled"`
+		Name    string         `yaml:"name"`
+		Enabled bool           `yaml:"enabled"`
+		Dropins []butaneDropin `yaml:"dropins,omitempty"`
+	}
+	butaneDropin struct {
+		Name     string `yaml:"name"`
+		Contents string `yaml:"contents"`
 	}
 )
 
@@ -185,6 +193,12 @@ func renderButane(r *rendering, variant string) ([]byte, error) {
 			}},
 		},
 		Systemd: butaneSystemd{Units: []butaneUnit{{Name: AgentUnit, Enabled: true}}},
+	}
+
+	if r.backupDropIn != nil {
+		// The image carries the timer; the payload enables it and sets its interval.
+		cfg.Systemd.Units = append(cfg.Systemd.Units, butaneUnit{Name: images.BackupTimer, Enabled: true,
+			Dropins: []butaneDropin{{Name: path.Base(images.BackupTimerDropInPath), Contents: string(r.backupDropIn)}}})
 	}
 
 	files := &cfg.Storage.Files

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/etcdboot/etcdboot/images"
 )
 
 // cloudConfigHeader is the first line cloud-init requires of a cloud-config.
@@ -81,6 +83,14 @@ func RenderCloudInit(b Bundle) ([]byte, error) {
 		if err := add(hostsPath, []byte(r.hosts), cloudFile{Append: true}); err != nil {
 			return nil, err
 		}
+	}
+	if r.backupDropIn != nil {
+		// The image carries the timer; the payload enables it and sets its
+		// interval. Enabling reloads systemd, which then reads the drop-in.
+		if err := add(images.BackupTimerDropInPath, r.backupDropIn, cloudFile{Owner: "root:root", Permissions: permissions(publicMode)}); err != nil {
+			return nil, err
+		}
+		cfg.Runcmd = append(cfg.Runcmd, []string{"systemctl", "enable", "--now", "--no-block", images.BackupTimer})
 	}
 	// node.yaml goes last: once it exists, the whole payload is on disk.
 	if err := add(r.payloadPath, r.payload, cloudFile{Owner: "root:root", Permissions: permissions(payloadMode)}); err != nil {

@@ -6,12 +6,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/etcdboot/etcdboot/images"
 	"github.com/etcdboot/etcdboot/internal/atomicfile"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
 // WriteTree places the bundle under root the way cloud-init or Ignition would
-// on a node: node.yaml and every file with its mode. Owners are left to the
+// on a node: node.yaml, every file with its mode and the backup timer's
+// drop-in. Owners are left to the
 // caller (root directories in tests and image builds need no etcd user).
 // /etc/hosts is not touched: a tree shares the host's name resolution.
 func (b Bundle) WriteTree(root string) error {
@@ -25,6 +27,15 @@ func (b Bundle) WriteTree(root string) error {
 	}
 	if err := atomicfile.Write(filepath.Join(root, path), payload, 0o600); err != nil {
 		return err
+	}
+	dropIn, err := b.backupDropIn()
+	if err != nil {
+		return fmt.Errorf("backup timer: %w", err)
+	}
+	if dropIn != nil {
+		if err := atomicfile.Write(filepath.Join(root, images.BackupTimerDropInPath), dropIn, 0o644); err != nil {
+			return err
+		}
 	}
 	for _, f := range b.Files {
 		mode := f.Mode
