@@ -1,0 +1,122 @@
+package backup
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/etcdboot/etcdboot/internal/atomicfile"
+)
+
+// StateFile is the file, in the agent's state dir, that records rounds.
+const StateFile = "backup.json"
+
+// Results of a round.
+const (
+	ResultOK      = "ok"
+	ResultFailed  = "failed"
+	ResultSkipped = "skipped"
+)
+
+// State is what the state file holds: how many rounds ended how, the last
+// good snapshot and the last round. `etcdboot-agent watch` exports it as
+// metrics; an operator reads it with cat.
+type State struct {
+	// OK, Failed and Skipped count rounds by result since the file was made.
+	OK      uint64 `json:"ok"`
+	Failed  uint64 `json:"failed"`
+	Skipped uint64 `json:"skipped"`
+	// LastSuccess is when the newest good snapshot was taken; zero for never.
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	// LastSnapshot is the newest good snapshot's file.
+	LastSnapshot string `json:"lastSnapshot,omitempty"`
+	// Last is the newest round, whatever its result.
+	Last *Round `json:"last,omitempty"`
+}
+
+// Round is one round's outcome.
+type Round struct {
+	Result   string    `json:"result"`
+	Member   string    `json:"member,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Reason says why this member wrote or skipped.
+	Reason string `json:"reason,omitempty"`
+	// Error is why the round failed.
+	Error string `json:"error,omitempty"`
+	// Snapshot, SHA256, Revision and TotalKeys describe the snapshot written.
+	Snapshot  string `json:"snapshot,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+	Revision  int64  `json:"revision,omitempty"`
+	TotalKeys int    `json:"totalKeys,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	// Pruned are the snapshots retention removed.
+	Pruned []string `json:"pruned,omitempty"`
+	// Uploaded is true once the upload command succeeded.
+	Uploaded bool `json:"uploaded,omitempty"`
+	// TrialRestore is the restored keyspace, with testRestore.
+	TrialRestore *TrialResult `json:"trialRestore,omitempty"`
+}
+
+// TrialResult is what a test restore found in the restored member.
+type TrialResult struct {
+	Revision  int64 `json:"revision"`
+	TotalKeys int   `json:"totalKeys"`
+	// Match is true when both equal the snapshot's at save time.
+	Match bool `json:"match"`
+}
+
+// ReadState reads the state file in stateDir; a missing file is the zero
+// State, not an error.
+func ReadState(stateDir string) (State, error) {
+	var st State
+	path := filepath.Join(stateDir, StateFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("read backup state: %w", err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return State{}, fmt.Errorf("backup state %s: %w; remove it, the next round writes a new one", path, err)
+	}
+	return st, nil
+}
+
+// Record adds a round to the state. Pure.
+func (s State) Record(r Round) State {
+	switch r.Result {
+	case ResultOK:
+		s.OK++
+		s.LastSuccess, s.LastSnapshot = r.Started, r.Snapshot
+	case ResultFailed:
+		s.Failed++
+	case ResultSkipped:
+		s.Skipped++
+	}
+	s.Last = &r
+	return s
+}
+
+// recordRound adds r to the state file in stateDir.
+func recordRound(stateDir string, r Round) error {
+	st, err := ReadState(stateDir)
+	if err != nil {
+		// A damaged state file must not stop backups: start it again.
+		st = State{}
+	}
+	st = st.Record(r)
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("backup state: %w", err)
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return fmt.Errorf("backup state: %w", err)
+	}
+	return atomicfile.Write(filepath.Join(stateDir, StateFile), append(data, '\n'), 0o644)
+}
