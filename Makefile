@@ -1,6 +1,7 @@
 # etcdboot — `make demo` and `make test` are all a fresh machine needs.
 SHELL := /bin/bash
 ETCD_VERSION ?= v3.6.16
+IGNITION_VERSION ?= v2.24.0
 GO ?= go
 BIN := $(CURDIR)/bin
 # End-to-end tests fail instead of skipping when they cannot run (CI sets 1).
@@ -14,7 +15,7 @@ PACKER := $(BIN)/packer
 export PACKER_PLUGIN_PATH ?= $(CURDIR)/.cache/packer-plugins
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: all deps etcd build test unit e2e lint fmt bench fuzz demo clean packer plugin plugin-generate plugin-test plugin-acc packer-validate image
+.PHONY: all deps etcd ignition build test unit e2e lint fmt bench fuzz demo clean packer plugin plugin-generate plugin-test plugin-acc packer-validate image
 
 all: build
 
@@ -23,6 +24,10 @@ deps:
 
 etcd:
 	@scripts/build-etcd.sh $(ETCD_VERSION)
+
+# CoreOS Ignition's own binary, for the image tests' Ignition path.
+ignition: deps
+	@scripts/build-ignition.sh $(IGNITION_VERSION)
 
 build:
 	$(GO) build -o $(BIN)/etcdboot ./cmd/etcdboot

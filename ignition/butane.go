@@ -114,18 +114,17 @@ type (
 		Storage butaneStorage `yaml:"storage"`
 		Systemd butaneSystemd `yaml:"systemd"`
 	}
+	// butanePasswd has no groups: Ignition runs groupadd for every group
+	// listed and fails when it exists, as the etcd group does in images the
+	// etcdboot provisioner baked. useradd --system makes the user's own
+	// group where none exists (USERGROUPS_ENAB, the default of Fedora CoreOS,
+	// Flatcar and Debian), and Ignition runs usermod for a user that exists.
 	butanePasswd struct {
-		Groups []butaneGroup `yaml:"groups"`
-		Users  []butaneUser  `yaml:"users"`
-	}
-	butaneGroup struct {
-		Name   string `yaml:"name"`
-		System bool   `yaml:"system"`
+		Users []butaneUser `yaml:"users"`
 	}
 	butaneUser struct {
 		Name         string `yaml:"name"`
 		System       bool   `yaml:"system"`
-		PrimaryGroup string `yaml:"primary_group"`
 		NoCreateHome bool   `yaml:"no_create_home"`
 		Shell        string `yaml:"shell"`
 	}
@@ -186,11 +185,7 @@ func renderButane(r *rendering, variant string) ([]byte, error) {
 		Variant: variant,
 		Version: version,
 		Passwd: butanePasswd{
-			Groups: []butaneGroup{{Name: EtcdUser, System: true}},
-			Users: []butaneUser{{
-				Name: EtcdUser, System: true, PrimaryGroup: EtcdUser,
-				NoCreateHome: true, Shell: nologinShell,
-			}},
+			Users: []butaneUser{{Name: EtcdUser, System: true, NoCreateHome: true, Shell: nologinShell}},
 		},
 		Systemd: butaneSystemd{Units: []butaneUnit{{Name: AgentUnit, Enabled: true}}},
 	}

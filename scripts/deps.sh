@@ -6,6 +6,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 packages=(
   iproute2 nftables openssl curl ca-certificates
   cloud-init          # cloud-init schema validates generated user-data
+  libblkid-dev        # the real ignition binary (make ignition) links libblkid
   prometheus          # promtool checks generated config and rules
   bind9 bind9-utils bind9-dnsutils  # a real DNS server for the zone
   dnsmasq-base wrk    # benchmarks' reference tools
