@@ -29,8 +29,7 @@ func (a *Agent) startMetrics(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	a.metrics = monitoring.NewAgentMetrics(reg)
 	t := a.TLSFiles()
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
+	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	caPEM, err := os.ReadFile(t.CAFile)
@@ -48,8 +47,14 @@ func (a *Agent) startMetrics(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           monitoring.Handler(reg),
 		ReadHeaderTimeout: 5 * time.Second,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
-			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+		TLSConfig: &tls.Config{
+			// Read at every handshake, as etcd does: installed or renewed
+			// certificates are served without a restart.
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+				return &c, err
+			},
+			ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
 	}
 	go func() {
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -21,6 +21,10 @@ func firewallReplace(addrs []netip.Addr) error {
 // WatchInterval is how often the watcher reconciles the firewall.
 const WatchInterval = time.Second
 
+// certExpiryInterval is how often the watcher re-reads the certificates'
+// expiry for its metrics.
+const certExpiryInterval = 30 * time.Second
+
 // PeerAddrs is the peer set the firewall must allow: every member's peer
 // address plus the addresses announced under PendingPeersPrefix by nodes
 // about to be added (so they are let in before they are added). Pure.
@@ -62,6 +66,7 @@ func (a *Agent) Watch(ctx context.Context) error {
 		a.log.Warn("agent metrics not served", "err", err)
 	}
 	a.setPhase(monitoring.PhaseReady)
+	go a.followBackups(ctx)
 	tlsConf, err := a.TLSFiles().ClientConfig()
 	if err != nil {
 		return err
@@ -74,7 +79,7 @@ func (a *Agent) Watch(ctx context.Context) error {
 	var last []netip.Addr
 	tick := time.NewTicker(WatchInterval)
 	defer tick.Stop()
-	lastRenew := time.Now()
+	lastRenew, lastExpiry := time.Now(), time.Now()
 	for {
 		if a.payload.TLS.IssuerCertFile != "" && time.Since(lastRenew) >= a.cfg.RenewInterval {
 			// etcd reads its certificate files at every new TLS handshake,
@@ -84,6 +89,11 @@ func (a *Agent) Watch(ctx context.Context) error {
 			}
 			a.recordCertExpiry()
 			lastRenew = time.Now()
+		}
+		if time.Since(lastExpiry) >= certExpiryInterval {
+			// Certificates installed by `certs install` show up here.
+			a.recordCertExpiry()
+			lastExpiry = time.Now()
 		}
 		if a.payload.Firewall.IsEnabled() {
 			last = a.reconcilePeers(ctx, cli, last)
