@@ -1,0 +1,104 @@
+package bootstrap
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/etcdboot/etcdboot/backup"
+	"github.com/etcdboot/etcdboot/monitoring"
+)
+
+// metricValue returns the value of the series of name whose result label
+// (if any) is result, and whether it exists.
+func metricValue(t *testing.T, reg *prometheus.Registry, name, result string) (float64, bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ok := result == ""
+			for _, l := range m.GetLabel() {
+				ok = ok || (l.GetName() == "result" && l.GetValue() == result)
+			}
+			if !ok {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue(), true
+			}
+			return m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func TestBackupMetricsFollowTheStateFile(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	a := &Agent{cfg: Config{StateDir: dir, Now: time.Now}, log: slog.New(slog.DiscardHandler), metrics: monitoring.NewAgentMetrics(reg)}
+	var f backupFollower
+	stamp := time.Now().Add(-time.Hour)
+	write := func(st backup.State) {
+		t.Helper()
+		data, _ := json.Marshal(st)
+		p := filepath.Join(dir, backup.StateFile)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Every write looks new, however fast the test runs.
+		stamp = stamp.Add(time.Second)
+		if err := os.Chtimes(p, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+		a.syncBackupMetrics(&f)
+	}
+	expect := func(step string, ok, failed float64, last time.Time) {
+		t.Helper()
+		if v, _ := metricValue(t, reg, monitoring.MetricBackups, monitoring.BackupOK); v != ok {
+			t.Errorf("%s: ok = %v, want %v", step, v, ok)
+		}
+		if v, _ := metricValue(t, reg, monitoring.MetricBackups, monitoring.BackupFailed); v != failed {
+			t.Errorf("%s: failed = %v, want %v", step, v, failed)
+		}
+		v, present := metricValue(t, reg, monitoring.MetricBackupLastSuccess, "")
+		switch {
+		case last.IsZero() && present:
+			t.Errorf("%s: last success exported (%v) before any backup ran here", step, v)
+		case !last.IsZero() && (!present || v != float64(last.UnixNano())/1e9):
+			t.Errorf("%s: last success = %v (present %v), want %v", step, v, present, last.Unix())
+		}
+	}
+	t1 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	t2, t3 := t1.Add(time.Hour), t1.Add(2*time.Hour)
+
+	a.syncBackupMetrics(&f)
+	expect("no state file", 0, 0, time.Time{})
+	write(backup.State{Skipped: 2})
+	expect("only skipped rounds (not the writer)", 0, 0, time.Time{})
+	write(backup.State{Skipped: 3})
+	expect("another skip", 0, 0, time.Time{})
+	write(backup.State{Skipped: 3, Failed: 1, Last: &backup.Round{Finished: t1}})
+	expect("first failure: the gauge appears at 0", 0, 1, time.Unix(0, 0))
+	write(backup.State{Skipped: 3, Failed: 1, OK: 2, LastSuccess: t2})
+	expect("two successes", 2, 1, t2)
+
+	// A restarted watcher takes the file as its baseline: the age survives,
+	// the counters start again.
+	reg = prometheus.NewRegistry()
+	a.metrics, f = monitoring.NewAgentMetrics(reg), backupFollower{}
+	write(backup.State{Skipped: 3, Failed: 1, OK: 2, LastSuccess: t2})
+	expect("after a restart", 0, 0, t2)
+	write(backup.State{Skipped: 3, Failed: 1, OK: 3, LastSuccess: t3})
+	expect("a success after the restart", 1, 0, t3)
+}
