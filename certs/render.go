@@ -138,8 +138,9 @@ func WriteRotation(w io.Writer, res *RotateResult) error {
 	if len(res.Kept) > 0 {
 		fmt.Fprintf(&b, "Kept as they were (not issued by etcdboot generate): %s.\n", strings.Join(res.Kept, ", "))
 	}
-	b.WriteString("The node payloads under nodes/ now carry the new certificates: deliver them to the members\n" +
-		"(etcd reads its certificate files again for every new connection), then delete the backup.\n")
+	b.WriteString("The node payloads under nodes/ now carry the new certificates: copy each member its\n" +
+		"nodes/NAME/user-data and run `etcdboot-agent certs install --user-data FILE` there (etcd reads\n" +
+		"its certificate files again for every new connection: no restart), then delete the backup.\n")
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write rotation summary: %w", err)
 	}
