@@ -2,6 +2,8 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -20,15 +22,21 @@ type backupFollower struct {
 }
 
 // syncBackupMetrics reads the backup state file when it changed and exports
-// the rounds recorded since the last read. The first read only sets the last
-// success: rounds from before this process started were exported by an
-// earlier one, and a restart must not reset the backup's age. Skipped rounds
+// the rounds recorded since the last read. A file that exists at the first
+// read is a baseline that only sets the last success: its rounds ran before
+// this process started and were exported by an earlier one, and a restart
+// must not reset the backup's age. Skipped rounds
 // (members that are not the writer) touch no metric.
 func (a *Agent) syncBackupMetrics(f *backupFollower) {
 	if a.metrics == nil {
 		return
 	}
 	fi, err := os.Stat(filepath.Join(a.cfg.StateDir, backup.StateFile))
+	if errors.Is(err, fs.ErrNotExist) && f.seen == nil {
+		// No round ran before this process: every round from now on is new.
+		f.seen = &backup.State{}
+		return
+	}
 	if err != nil || (fi.ModTime().Equal(f.modTime) && fi.Size() == f.size) {
 		return
 	}

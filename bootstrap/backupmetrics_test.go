@@ -101,4 +101,14 @@ func TestBackupMetricsFollowTheStateFile(t *testing.T) {
 	expect("after a restart", 0, 0, t2)
 	write(backup.State{Skipped: 3, Failed: 1, OK: 3, LastSuccess: t3})
 	expect("a success after the restart", 1, 0, t3)
+
+	// A watcher that starts before the first round counts that round.
+	reg = prometheus.NewRegistry()
+	a.metrics, f = monitoring.NewAgentMetrics(reg), backupFollower{}
+	if err := os.Remove(filepath.Join(dir, backup.StateFile)); err != nil {
+		t.Fatal(err)
+	}
+	a.syncBackupMetrics(&f)
+	write(backup.State{OK: 1, LastSuccess: t1})
+	expect("the first round ever", 1, 0, t1)
 }
