@@ -59,7 +59,9 @@ func DefaultRuleOptions() RuleOptions {
 	}
 }
 
-// RuleOptionsFor returns DefaultRuleOptions adjusted to c's certificates. A
+// RuleOptionsFor returns DefaultRuleOptions adjusted to c's certificates and
+// backup schedule: with a backup section, etcdbootBackupTooOld fires once two
+// rounds in a row brought no good snapshot (plus an hour). A
 // flat 30-day warning would always fire for certificates that live little
 // longer (pki.expiry, or pki.intermediateExpiry for an autoscaling group,
 // whose members' certificates end with the intermediate: 30 days by
@@ -73,6 +75,10 @@ func RuleOptionsFor(c *spec.Cluster) RuleOptions {
 	}
 	if third := (life / 3).Truncate(time.Second); third > 0 && third < o.CertExpiryWarning {
 		o.CertExpiryWarning = third
+	}
+	if c.Backup != nil && c.Backup.Interval > 0 {
+		// The members' own schedule: two missed rounds and an hour's grace.
+		o.BackupMaxAge = 2*c.Backup.Interval.Std() + time.Hour
 	}
 	return o
 }

@@ -236,3 +236,24 @@ func TestCertificateWarningFitsShortLivedCertificates(t *testing.T) {
 		})
 	}
 }
+
+func TestBackupAgeFollowsTheSchedule(t *testing.T) {
+	members := []spec.Member{{Name: "m", IPs: []string{"10.0.0.1"}}}
+	for _, tc := range []struct {
+		name   string
+		backup *spec.Backup
+		want   time.Duration
+	}{
+		{"no backup section: a daily backup may be an hour late", nil, 25 * time.Hour},
+		{"hourly", &spec.Backup{}, 3 * time.Hour},
+		{"weekly", &spec.Backup{Interval: spec.Duration(7 * 24 * time.Hour)}, 337 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := spec.Cluster{Name: "a", Members: members, Backup: tc.backup}
+			c.ApplyDefaults()
+			if got := RuleOptionsFor(&c).BackupMaxAge; got != tc.want {
+				t.Errorf("BackupMaxAge = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
