@@ -15,7 +15,7 @@ PACKER := $(BIN)/packer
 export PACKER_PLUGIN_PATH ?= $(CURDIR)/.cache/packer-plugins
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: all deps etcd ignition build test unit e2e lint fmt bench fuzz demo clean packer plugin plugin-generate plugin-test plugin-acc packer-validate image
+.PHONY: all deps etcd ignition build test unit e2e e2e-image lint fmt bench fuzz demo clean packer plugin plugin-generate plugin-test plugin-acc packer-validate image
 
 all: build
 
@@ -42,9 +42,18 @@ unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 e2e: build
-	$(GO) test -count=1 -p 1 -timeout 25m ./e2e/...
+	$(GO) test -count=1 -p 1 -timeout 25m $$($(GO) list ./e2e/... | grep -v /e2e/image)
 
-test: deps etcd build lint unit e2e plugin-generate plugin-test plugin-acc
+# Boots copies of the image make image builds under systemd-nspawn: cloud-init
+# seeds, a launch group with a replacement, and the real Ignition and
+# cloud-init clients against etcdboot serve. Rebuilds the image when it does
+# not carry this tree's agent.
+IMAGE_DIR := $(CURDIR)/out/image/local-rootfs
+e2e-image: deps etcd build ignition
+	@cmp -s $(BIN)/etcdboot-agent $(IMAGE_DIR)/rootfs/usr/local/bin/etcdboot-agent || $(MAKE) image
+	ETCDBOOT_IMAGE=$(IMAGE_DIR)/rootfs $(GO) test -count=1 -p 1 -timeout 20m ./e2e/image/
+
+test: deps etcd build lint unit e2e plugin-generate plugin-test plugin-acc e2e-image
 
 packer:
 	@scripts/build-packer.sh $(PACKER_VERSION)
@@ -64,7 +73,7 @@ plugin-test:
 
 # Real Packer builds images/packer/local-rootfs.pkr.hcl with the plugin.
 plugin-acc: deps etcd build packer
-	cd builder && PACKER_ACC=1 $(GO) test -count=1 -p 1 -timeout 30m -run TestAcc ./...
+	cd builder && PACKER_ACC=1 ETCDBOOT_IMAGE_OUT=$(IMAGE_DIR) $(GO) test -count=1 -p 1 -timeout 30m -run TestAcc ./...
 
 packer-validate: plugin
 	$(PACKER) fmt -check images/packer/

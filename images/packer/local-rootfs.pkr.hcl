@@ -83,4 +83,11 @@ build {
     etcd_path    = "${local.bin_dir}/etcd"
     etcd_version = var.etcd_version
   }
+
+  # The image has no locales package: cloud-init's default locale
+  # (en_US.UTF-8) would fail its locale module, and so cloud-init, on every
+  # first boot. The image keeps the C.UTF-8 that libc carries.
+  provisioner "shell" {
+    inline = ["printf 'locale: false\\n' > /etc/cloud/cloud.cfg.d/10-etcdboot-locale.cfg"]
+  }
 }

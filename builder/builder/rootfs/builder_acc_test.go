@@ -33,7 +33,12 @@ func TestAccLocalRootfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	etcdVersion := pinnedEtcd(t, root)
-	out := filepath.Join(t.TempDir(), "image")
+	// make test keeps the image (ETCDBOOT_IMAGE_OUT=out/image/local-rootfs)
+	// for the image boot tests that follow, rather than building it twice.
+	out := os.Getenv("ETCDBOOT_IMAGE_OUT")
+	if out == "" {
+		out = filepath.Join(t.TempDir(), "image")
+	}
 	bin := filepath.Join(root, "bin")
 
 	acctest.TestPlugin(t, &acctest.PluginTestCase{
@@ -41,6 +46,7 @@ func TestAccLocalRootfs(t *testing.T) {
 		Type:     "etcdboot-rootfs",
 		Template: strings.ReplaceAll(string(template), "%", "%%"),
 		BuildExtraArgs: []string{
+			"-force",
 			"-var", "bin_dir=" + bin,
 			"-var", "output_dir=" + out,
 			"-var", "etcd_version=" + etcdVersion,
