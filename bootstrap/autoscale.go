@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/etcdboot/etcdboot/pki"
@@ -125,8 +126,40 @@ func (a *Agent) mintCertificates() error {
 		}
 		path := a.path(c.file)
 		dir := pki.Dir{Path: filepath.Dir(path)}
-		if _, err := dir.EnsureCert(issuer, strings.TrimSuffix(filepath.Base(path), ".crt"), c.req, false); err != nil {
+		name := strings.TrimSuffix(filepath.Base(path), ".crt")
+		if _, err := dir.EnsureCert(issuer, name, c.req, false); err != nil {
 			return fmt.Errorf("mint %s: %w", path, err)
+		}
+		// etcd runs as its own user: the minted pair belongs to whoever
+		// the payload's issuer key belongs to (etcd:etcd on a node).
+		if err := sameOwner(a.path(t.IssuerKeyFile), path, filepath.Join(dir.Path, name+".key")); err != nil {
+			return fmt.Errorf("mint %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// sameOwner gives files the owner and group of ref, when they differ and
+// this process may change them.
+func sameOwner(ref string, files ...string) error {
+	fi, err := os.Stat(ref)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || os.Geteuid() != 0 {
+		return nil
+	}
+	for _, f := range files {
+		cur, err := os.Stat(f)
+		if err != nil {
+			return err
+		}
+		if c, ok := cur.Sys().(*syscall.Stat_t); ok && c.Uid == st.Uid && c.Gid == st.Gid {
+			continue
+		}
+		if err := os.Chown(f, int(st.Uid), int(st.Gid)); err != nil {
+			return fmt.Errorf("give %s to %d:%d: %w", f, st.Uid, st.Gid, err)
 		}
 	}
 	return nil
