@@ -113,6 +113,7 @@ func newMachine(t testing.TB, image string, n *testcluster.Node) *nspawn.Machine
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- journal of %s (%s):\n%s", m.Name(), n.Name, m.Journal(60))
+			t.Logf("--- %s's agent and watcher:\n%s", m.Name(), m.Journal(40, "etcdboot-agent.service", "etcdboot-watch.service"))
 		}
 		if err := m.Close(); err != nil {
 			t.Error(err)

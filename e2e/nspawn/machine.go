@@ -337,9 +337,13 @@ func (m *Machine) removeCgroups() error {
 
 // Journal returns the last n lines of the machine's persistent journal (it
 // is readable after the machine stopped too).
-func (m *Machine) Journal(n int) string {
-	out, err := exec.Command("journalctl", "--no-pager", "-o", "short-precise", "-n", strconv.Itoa(n),
-		"-D", m.Path("var/log/journal")).CombinedOutput()
+// With units, only their records.
+func (m *Machine) Journal(n int, units ...string) string {
+	args := []string{"--no-pager", "-o", "short-precise", "-n", strconv.Itoa(n), "-D", m.Path("var/log/journal")}
+	for _, u := range units {
+		args = append(args, "-u", u)
+	}
+	out, err := exec.Command("journalctl", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("(journal of %s: %v: %s)", m.opts.Name, err, out)
 	}
