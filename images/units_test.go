@@ -95,7 +95,7 @@ func systemdAnalyze(t *testing.T) string {
 func TestBackupTimerDropInSpansParse(t *testing.T) {
 	analyze := systemdAnalyze(t)
 	tests := []struct {
-		interval       time.Duration
+		interval        time.Duration
 		boot, interval2 string
 	}{
 		{time.Hour, "15min", "1h"},
