@@ -451,20 +451,18 @@ func (a *Agent) waitHealthy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.joiner != nil {
-		// A learner is alive before it is ready: promote it, then gate.
-		if err := a.waitURL(ctx, LiveURL(a.clientURL(), a.minor), tlsConf); err != nil {
-			return err
-		}
-		if err := a.promote(ctx); err != nil {
-			return err
-		}
+	// A learner is alive before it is ready: promote it, then gate.
+	if err := a.waitURL(ctx, LiveURL(a.clientURL(), a.minor), tlsConf); err != nil {
+		return err
+	}
+	if err := a.promoteIfLearner(ctx, tlsConf); err != nil {
+		return err
 	}
 	url := HealthURL(a.clientURL(), a.minor)
 	if err := a.waitURL(ctx, url, tlsConf); err != nil {
 		return err
 	}
-	return a.afterReady(ctx, tlsConf)
+	return a.recordMemberID(ctx, tlsConf)
 }
 
 // waitURL waits for url to answer ready, failing fast if etcd exits.
@@ -486,29 +484,57 @@ func (a *Agent) waitURL(ctx context.Context, url string, tlsConf *tls.Config) er
 	return nil
 }
 
-// afterReady records the member ID and promotes a learner left by an
-// interrupted join.
-func (a *Agent) afterReady(ctx context.Context, tlsConf *tls.Config) error {
+// promoteIfLearner promotes this member when it is a learner: the one this
+// run added (a.joiner), or one an earlier run or the `up` process before
+// this health gate added. The request goes to the voting members the join
+// journaled, since a learner serves none.
+func (a *Agent) promoteIfLearner(ctx context.Context, tlsConf *tls.Config) error {
+	if a.joiner != nil {
+		return a.promote(ctx)
+	}
+	st, err := a.memberStatus(ctx, tlsConf)
+	if err != nil {
+		return err
+	}
+	if !st.IsLearner {
+		return nil
+	}
+	eps := a.journal.State.JoinEndpoints
+	if len(eps) == 0 {
+		return fmt.Errorf("member %x is a learner but the journal %s names no voting members to promote it: run etcdboot-agent up again", st.Header.MemberId, a.journal.path)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	if err != nil {
+		return fmt.Errorf("etcd client for %v: %w", eps, err)
+	}
+	a.joiner = &joiner{cli: cli, id: st.Header.MemberId}
+	return a.promote(ctx)
+}
+
+// memberStatus asks this node's own member for its status, which a learner
+// answers too.
+func (a *Agent) memberStatus(ctx context.Context, tlsConf *tls.Config) (*clientv3.StatusResponse, error) {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{a.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
 	if err != nil {
-		return fmt.Errorf("etcd client: %w", err)
+		return nil, fmt.Errorf("etcd client: %w", err)
 	}
+	defer cli.Close()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := cli.Status(sctx, a.clientURL())
 	if err != nil {
-		cli.Close()
-		return fmt.Errorf("member status: %w", err)
+		return nil, fmt.Errorf("member status: %w", err)
 	}
-	if !st.IsLearner {
-		defer cli.Close()
-	}
-	a.journal.State.MemberID = st.Header.MemberId
-	if st.IsLearner {
-		a.joiner = &joiner{cli: cli, id: st.Header.MemberId}
-		err := a.promote(ctx)
+	return st, nil
+}
+
+// recordMemberID keeps the ready member's ID in the journal.
+func (a *Agent) recordMemberID(ctx context.Context, tlsConf *tls.Config) error {
+	st, err := a.memberStatus(ctx, tlsConf)
+	if err != nil {
 		return err
 	}
+	a.journal.State.MemberID = st.Header.MemberId
 	return nil
 }
 

@@ -234,6 +234,7 @@ func (a *Agent) join(ctx context.Context) error {
 		a.log.Info("added as learner", "id", fmt.Sprintf("%x", j.id))
 	}
 	a.journal.State.MemberID = j.id
+	a.journal.State.JoinEndpoints = a.running.endpoints
 	if err := a.journal.Save(); err != nil {
 		return err
 	}

@@ -43,6 +43,10 @@ type JournalState struct {
 	MemberID uint64 `json:"memberID,omitempty"`
 	// Plan is the plan of the current run.
 	Plan *Plan `json:"plan,omitempty"`
+	// JoinEndpoints are the voting members' client URLs when this node
+	// joined: where its learner asks to be promoted, also from the separate
+	// health-gate process under systemd (a learner serves no such request).
+	JoinEndpoints []string `json:"joinEndpoints,omitempty"`
 	// Done lists the steps of the current run that completed.
 	Done []StepRecord `json:"done"`
 	// RestoredSHA256 is the digest of the snapshot already restored.

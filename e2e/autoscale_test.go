@@ -224,6 +224,46 @@ func TestJoinKilledAtEveryStepConverges(t *testing.T) {
 	}
 }
 
+// TestHealthGateProcessPromotesTheLearner joins the way a systemd node does:
+// `up` adds the learner and writes etcd's config, then exits; etcd starts on
+// its own (etcd.service); `etcdboot-agent ready`, a process of its own
+// (etcd.service's ExecStartPost), must promote the learner from the
+// journal alone before it answers ready.
+func TestHealthGateProcessPromotesTheLearner(t *testing.T) {
+	c := newGroup(t, 3, 11, 12, 13)
+	n, err := c.AddNode(14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent stops where systemd's etcdboot-agent.service would end.
+	if err := n.StartAgent("--crash-after", string(bootstrap.StepConfig)); err != nil {
+		t.Fatal(err)
+	}
+	<-n.Agent.Exited()
+	st, err := n.Journal()
+	if err != nil || st.Plan == nil || st.Plan.Action != bootstrap.ActionJoin || len(st.JoinEndpoints) == 0 {
+		t.Fatalf("journal after the join's config step: %+v, %v", st, err)
+	}
+	env, err := bootstrap.ReadEnvFile(filepath.Join(n.Root, "etc/etcd/etcd.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Host.Start("etcd-service", []string{filepath.Join(c.Opts.Bin, "etcd")}, append(env, "ETCD_LOG_OUTPUTS="+filepath.Join(t.TempDir(), "etcd.log"))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ready := []string{filepath.Join(c.Opts.Bin, "etcdboot-agent"), "ready", "--log-level", "info",
+		"--payload", n.PayloadPath(), "--root", n.Root, "--state-dir", n.StateDir(), "--health-timeout", "90s"}
+	if out, err := n.Host.Run(ctx, ready...); err != nil {
+		t.Fatalf("etcdboot-agent ready: %v\n%s", err, out)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-14")
+	if st, err := n.Journal(); err != nil || st.MemberID == 0 || !slices.ContainsFunc(st.Done, func(r bootstrap.StepRecord) bool { return r.Step == bootstrap.StepHealthy }) {
+		t.Errorf("journal after ready: %+v, %v", st, err)
+	}
+}
+
 func TestScaleInWithLeaveKeepsQuorum(t *testing.T) {
 	c := newGroup(t, 5, 11, 12, 13, 14, 15)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
