@@ -10,13 +10,17 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdboot/etcdboot/bootstrap"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
 )
 
-// TestImageLaunchGroupForms boots the image the way an autoscaling group
-// launches it: every instance gets the same launch payload, and three
-// identical boots form one cluster.
-func TestImageLaunchGroupForms(t *testing.T) {
+// TestImageLaunchGroupFormsAndReplaces boots the image the way an
+// autoscaling group launches it: every instance gets the same launch
+// payload, three identical boots form one cluster, and a 4th boot after one
+// is destroyed replaces it.
+func TestImageLaunchGroupFormsAndReplaces(t *testing.T) {
 	bin := binDir(t)
 	image := imageRoot(t, bin)
 	c := newCluster(t, testcluster.Options{GroupSize: 3, Seeds: []int{11, 12, 13}})
@@ -54,9 +58,34 @@ func TestImageLaunchGroupForms(t *testing.T) {
 		checkFirstBoot(t, bm, "")
 	}
 
-	// A replacement boot (a 4th instance after one is destroyed) is not
-	// here yet: under systemd the learner's health gate, a process of its
-	// own, does not promote it (see issue #8's note).
+	// An instance dies with its disk; the group launches a 4th from the
+	// same image and user-data, which replaces it: under systemd the agent
+	// adds it as a learner and etcd.service's health gate promotes it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := range 50 {
+		if err := c.Put(ctx, c.Nodes[0].ClientURL(), fmt.Sprintf("/group/%02d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := group[2]
+	if err := dead.m.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.Remove(dead.n)
+	fresh := boot(14)
+	waitBooted(t, fresh.m, 3*time.Minute)
+	waitMembers(t, c, []string{"10.123.0.11", "10.123.0.12", "10.123.0.14"}, 2*time.Minute)
+	checkFirstBoot(t, fresh, bootstrap.ActionJoin)
+	cli, err := c.Client(fresh.n.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Get(ctx, "/group/", clientv3.WithPrefix(), clientv3.WithSerializable())
+	if err != nil || len(resp.Kvs) != 50 {
+		t.Fatalf("keys on the replacement: %d, %v", len(resp.Kvs), err)
+	}
 }
 
 // waitMembers waits until the cluster's members are exactly the voting,
