@@ -10,7 +10,9 @@ packer="${1:?usage: install-plugin.sh PACKER PLUGIN_BINARY}"
 plugin="${2:?usage: install-plugin.sh PACKER PLUGIN_BINARY}"
 source_addr="github.com/etcdboot/etcdboot"
 export CHECKPOINT_DISABLE=1
-if "$packer" plugins install -h 2>&1 | grep -q -- '-path'; then
+# -h exits non-zero; under pipefail a pipe from it would always fail.
+help="$("$packer" plugins install -h 2>&1 || true)"
+if grep -q -- '-path' <<<"$help"; then
   exec "$packer" plugins install --path "$plugin" "$source_addr"
 fi
 describe="$("$plugin" describe)"
