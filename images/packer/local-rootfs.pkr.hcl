@@ -58,6 +58,12 @@ variable "raw_image" {
   default = false
 }
 
+variable "extra_packages" {
+  type        = list(string)
+  default     = []
+  description = "Debian packages installed besides cloud-init and netbase, e.g. a kernel for a VM (scripts/e2e-vm.sh)."
+}
+
 locals {
   repo       = "${path.root}/../.."
   bin_dir    = var.bin_dir != "" ? var.bin_dir : "${local.repo}/bin"
@@ -72,7 +78,7 @@ source "etcdboot-rootfs" "debian" {
   raw_image  = var.raw_image
   # cloud-init reads the node payload from a NoCloud seed (or a cloud's
   # metadata service) on first boot; netbase gives Go /etc/services.
-  packages = ["cloud-init", "netbase"]
+  packages = concat(["cloud-init", "netbase"], var.extra_packages)
 }
 
 build {

@@ -61,7 +61,7 @@ func TestAccLocalRootfs(t *testing.T) {
 }
 
 // pinnedEtcd is the etcd version bin/ was built at (make etcd).
-func pinnedEtcd(t *testing.T, root string) string {
+func pinnedEtcd(t testing.TB, root string) string {
 	v := os.Getenv("ETCD_VERSION")
 	if v == "" {
 		data, err := os.ReadFile(filepath.Join(root, "bin", ".etcd-version"))

@@ -17,7 +17,7 @@ import (
 
 // Setup skips t unless PACKER_ACC is set; otherwise it installs the plugin
 // and returns the repository root.
-func Setup(t *testing.T) string {
+func Setup(t testing.TB) string {
 	t.Helper()
 	if os.Getenv(acctest.TestEnvVar) == "" {
 		t.Skipf("acceptance test: set %s=1 to run it (needs root, bin/packer, bin/etcd*)", acctest.TestEnvVar)
@@ -46,7 +46,7 @@ func Setup(t *testing.T) string {
 }
 
 // RepoRoot finds the root module's directory above the working directory.
-func RepoRoot(t *testing.T) string {
+func RepoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
