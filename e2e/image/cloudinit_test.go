@@ -124,6 +124,11 @@ func checkCloudInitDone(ctx context.Context, t testing.TB, bm bootedMachine) {
 	if err != nil || !strings.Contains(string(out), "status: done") {
 		t.Errorf("%s: cloud-init status: %v\n%s", bm.n.Name, err, out)
 	}
+	// Every cloud-config it read, the image's and the payload's, passed its
+	// schema check.
+	if out, err := bm.m.Exec(ctx, "grep", "-h", "Invalid cloud-config", "/var/log/cloud-init.log", "/var/log/cloud-init-output.log"); err == nil {
+		t.Errorf("%s: cloud-init found invalid cloud-config:\n%s", bm.n.Name, out)
+	}
 	// instance is an absolute symlink: look inside the machine.
 	if out, err := bm.m.Exec(ctx, "cat", "/var/lib/cloud/instance/boot-finished"); err != nil {
 		t.Errorf("%s: cloud-init did not finish: %v %s", bm.n.Name, err, out)

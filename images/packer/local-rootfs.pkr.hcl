@@ -92,8 +92,10 @@ build {
 
   # The image has no locales package: cloud-init's default locale
   # (en_US.UTF-8) would fail its locale module, and so cloud-init, on every
-  # first boot. The image keeps the C.UTF-8 that libc carries.
+  # first boot. The image keeps the C.UTF-8 that libc carries. "false" as a
+  # string: cloud-init's schema wants a string, and its locale module skips
+  # on any false-like value.
   provisioner "shell" {
-    inline = ["printf 'locale: false\\n' > /etc/cloud/cloud.cfg.d/10-etcdboot-locale.cfg"]
+    inline = ["printf 'locale: \"false\"\\n' > /etc/cloud/cloud.cfg.d/10-etcdboot-locale.cfg"]
   }
 }
