@@ -49,6 +49,9 @@ type Config struct {
 	RenewInterval time.Duration
 	// DiscoveryTimeout bounds the wait for peers to appear in DNS.
 	DiscoveryTimeout time.Duration
+	// AddressTimeout bounds up's wait for the host to carry the member's
+	// address (the network may come up after the agent starts).
+	AddressTimeout time.Duration
 	// CrashAfter kills the agent with SIGKILL right after it journals this
 	// step: fault injection for the crash-and-resume tests.
 	CrashAfter Step
@@ -68,6 +71,7 @@ func DefaultConfig() Config {
 		EtcdUser:         "etcd",
 		HealthTimeout:    5 * time.Minute,
 		DiscoveryTimeout: 10 * time.Minute,
+		AddressTimeout:   2 * time.Minute,
 		RenewInterval:    10 * time.Minute,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:              time.Now,
@@ -92,6 +96,8 @@ type Agent struct {
 	joinInitialCluster string
 	// metrics are the agent's own metrics, once served.
 	metrics *monitoring.AgentMetrics
+	// awaitAddrs makes the payload step wait for the member's address.
+	awaitAddrs bool
 }
 
 // NewAgent checks cfg and opens the journal.
@@ -111,6 +117,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 	}
 	if cfg.DiscoveryTimeout == 0 {
 		cfg.DiscoveryTimeout = def.DiscoveryTimeout
+	}
+	if cfg.AddressTimeout == 0 {
+		cfg.AddressTimeout = def.AddressTimeout
 	}
 	if cfg.EtcdConfigDir == "" {
 		cfg.EtcdConfigDir = def.EtcdConfigDir
@@ -141,6 +150,7 @@ func (a *Agent) Journal() *Journal { return a.journal }
 // etcd exits.
 func (a *Agent) Up(ctx context.Context) error {
 	prev := a.journal.State
+	a.awaitAddrs = true
 	a.journal.State.Done = nil
 	steps := []struct {
 		step Step
@@ -191,7 +201,7 @@ func (a *Agent) Up(ctx context.Context) error {
 	return nil
 }
 
-func (a *Agent) loadPayload(context.Context) error {
+func (a *Agent) loadPayload(ctx context.Context) error {
 	p, err := spec.LoadNodePayload(a.cfg.PayloadPath)
 	if err != nil {
 		return err
@@ -204,11 +214,11 @@ func (a *Agent) loadPayload(context.Context) error {
 	if p.Node == nil {
 		// A launch payload of an autoscaling group: who we are comes from
 		// the host, our certificates from the group's intermediate.
-		addrs, err := HostAddrs()
-		if err != nil {
+		var self spec.Member
+		err := a.awaitHostAddrs(ctx, func(addrs []netip.Addr) (err error) {
+			self, err = GroupIdentity(p.Autoscaling, addrs)
 			return err
-		}
-		self, err := GroupIdentity(p.Autoscaling, addrs)
+		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.PayloadPath, err)
 		}
@@ -217,6 +227,12 @@ func (a *Agent) loadPayload(context.Context) error {
 			return err
 		}
 		a.log.Info("identity", "member", self.Name, "ip", self.IPs[0])
+	}
+	if a.awaitAddrs {
+		// etcd cannot bind an address the host does not carry.
+		if err := a.awaitHostAddrs(ctx, func(addrs []netip.Addr) error { return missingAddrs(a.nodeAddrs(), addrs) }); err != nil {
+			return fmt.Errorf("%s: node %s: %w", a.cfg.PayloadPath, p.Node.Name, err)
+		}
 	}
 	if a.journal.State.Token != p.Token || a.journal.State.Member != p.Node.Name {
 		// A journal of another cluster or member is an earlier life of this disk.

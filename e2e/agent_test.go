@@ -350,3 +350,45 @@ func freeLoopback(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// TestAgentWaitsForItsAddress starts a member's agent before its host has
+// the member's address (a unit ordered before a slow DHCP): the agent waits
+// instead of starting an etcd that cannot bind, and the cluster forms once
+// the address is there. A host that never gets it fails with what is
+// missing, after --address-timeout.
+func TestAgentWaitsForItsAddress(t *testing.T) {
+	c := newCluster(t, testcluster.Options{Members: 3})
+	late := c.Nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cidr := late.Addr.String() + "/24"
+	if out, err := late.Host.Run(ctx, "ip", "addr", "del", cidr, "dev", "eth0"); err != nil {
+		t.Fatalf("remove %s: %v %s", cidr, err, out)
+	}
+	if err := late.StartAgent("--address-timeout", "3s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := late.Agent.Wait(30 * time.Second); err == nil {
+		t.Fatal("the agent came up on a host without its address")
+	}
+	if log := late.Agent.Tail(5); !strings.Contains(log, "this host has no such address: ["+late.Addr.String()+"]") || !strings.Contains(log, "after 3s") {
+		t.Errorf("the error does not say which address is missing:\n%s", log)
+	}
+	if _, err := os.Stat(filepath.Join(late.Root, "etc/etcd/etcd.conf")); err == nil {
+		t.Error("etcd's config was written before the address was there")
+	}
+
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the address comes up while the agent waits
+	if out, err := late.Host.Run(ctx, "ip", "addr", "add", cidr, "dev", "eth0"); err != nil {
+		t.Fatalf("add %s: %v %s", cidr, err, out)
+	}
+	if err := c.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if log := late.Agent.Tail(200); !strings.Contains(log, "waiting for this node's address") {
+		t.Errorf("the agent did not say it waited for its address:\n%s", log)
+	}
+}

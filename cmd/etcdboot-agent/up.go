@@ -41,6 +41,7 @@ member is ready.`,
 	f.StringVar(&g.cfg.Unit, "unit", g.cfg.Unit, "systemd unit that runs etcd")
 	f.StringVar(&g.cfg.EtcdConfigDir, "etcd-config-dir", g.cfg.EtcdConfigDir, "where etcd.conf and etcd.yaml are written (under --root)")
 	f.DurationVar(&g.cfg.HealthTimeout, "health-timeout", g.cfg.HealthTimeout, "how long to wait for the member to become ready")
+	f.DurationVar(&g.cfg.AddressTimeout, "address-timeout", g.cfg.AddressTimeout, "how long to wait for the host to carry the member's address before giving up")
 	f.DurationVar(&g.cfg.DiscoveryTimeout, "discovery-timeout", g.cfg.DiscoveryTimeout, "how long to retry discovery (DNS records, discovery tokens) before giving up")
 	f.StringVar(&crashAfter, "crash-after", "", "testing: kill the agent with SIGKILL right after this step")
 	_ = f.MarkHidden("crash-after")
