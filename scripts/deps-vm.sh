@@ -8,17 +8,5 @@ packages=(
   qemu-utils          # qemu-img: a throwaway overlay over the raw image
   xorriso             # the cidata seed ISO
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "deps-vm: need root to install: ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "deps-vm: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" deps-vm "${packages[@]}"
 echo "deps-vm: ok"

@@ -13,19 +13,7 @@ packages=(
   systemd             # systemd-analyze verifies the units
   systemd-container mmdebstrap      # image builds and nspawn boots
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "deps: need root to install: ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "deps: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$root/scripts/apt-install.sh" deps "${packages[@]}"
 # bind9's named must not hold port 53 on the host; tests start their own.
 if command -v systemctl >/dev/null && systemctl is-active --quiet named 2>/dev/null; then
   systemctl stop named || true

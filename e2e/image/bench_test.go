@@ -62,12 +62,7 @@ func timeClusterBoot(b *testing.B, image string) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
-	for _, m := range machines {
-		if err := m.Boot(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	start := bootAll(b, machines)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, n := range c.Nodes {
@@ -88,12 +83,7 @@ func timeBareBoot(b *testing.B, image string) time.Duration {
 	for _, n := range c.Nodes {
 		machines = append(machines, newMachine(b, image, n))
 	}
-	start := time.Now()
-	for _, m := range machines {
-		if err := m.Boot(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	start := bootAll(b, machines)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, m := range machines {
@@ -104,6 +94,17 @@ func timeBareBoot(b *testing.B, image string) time.Duration {
 	elapsed := time.Since(start)
 	closeAll(b, c, machines)
 	return elapsed
+}
+
+// bootAll boots the machines and returns when it started.
+func bootAll(b *testing.B, machines []*nspawn.Machine) time.Time {
+	start := time.Now()
+	for _, m := range machines {
+		if err := m.Boot(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return start
 }
 
 // closeAll halts the machines, then closes the lab they ran in: the next
