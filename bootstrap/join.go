@@ -221,11 +221,7 @@ func (a *Agent) join(ctx context.Context) error {
 		}
 		// Give the members' watchers a moment to let this node in first.
 		time.Sleep(1500 * time.Millisecond)
-		var resp *clientv3.MemberAddResponse
-		err := retryReconfig(ctx, func() (err error) {
-			resp, err = cli.MemberAddAsLearner(ctx, a.peerURLs())
-			return err
-		})
+		resp, err := a.addLearner(ctx, cli)
 		if err != nil {
 			return fmt.Errorf("add this node as a learner: %w", err)
 		}
@@ -241,6 +237,33 @@ func (a *Agent) join(ctx context.Context) error {
 	a.joinInitialCluster = a.initialClusterOf(ml.Members)
 	a.peers = a.membersOf(ml.Members)
 	return a.updateFirewallPeers(a.peers)
+}
+
+// addLearner adds this node as a learner. etcd admits one learner at a time
+// (--max-learners, default 1), and under systemd a joiner's lock ends with
+// its `up` process, before etcd.service's health gate promotes it: a next
+// joiner can find that learner still there, and waits for its promotion.
+func (a *Agent) addLearner(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberAddResponse, error) {
+	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
+	for {
+		var resp *clientv3.MemberAddResponse
+		err := retryReconfig(ctx, func() (err error) {
+			resp, err = cli.MemberAddAsLearner(ctx, a.peerURLs())
+			return err
+		})
+		if err == nil || !errors.Is(err, rpctypes.ErrTooManyLearners) {
+			return resp, err
+		}
+		if a.cfg.Now().After(deadline) {
+			return nil, fmt.Errorf("another member stayed a learner for %v: %w", a.cfg.DiscoveryTimeout, err)
+		}
+		a.log.Info("another member is still a learner; waiting for its promotion")
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // ownLearner finds the member this node added in an earlier run: the

@@ -235,7 +235,65 @@ func TestHealthGateProcessPromotesTheLearner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The agent stops where systemd's etcdboot-agent.service would end.
+	startLearnerLikeSystemd(t, c, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := n.Host.Run(ctx, readyArgv(c, n)...); err != nil {
+		t.Fatalf("etcdboot-agent ready: %v\n%s", err, out)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-14")
+	if st, err := n.Journal(); err != nil || st.MemberID == 0 || !slices.ContainsFunc(st.Done, func(r bootstrap.StepRecord) bool { return r.Step == bootstrap.StepHealthy }) {
+		t.Errorf("journal after ready: %+v, %v", st, err)
+	}
+}
+
+// TestJoinerWaitsForAnotherLearnersPromotion: under systemd a joiner's lock
+// ends with its `up` process, so the next joiner can find its learner not
+// promoted yet; etcd admits one learner at a time. The next joiner waits
+// for the promotion instead of failing.
+func TestJoinerWaitsForAnotherLearnersPromotion(t *testing.T) {
+	c := newGroup(t, 5, 11, 12, 13)
+	first, err := c.AddNode(14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startLearnerLikeSystemd(t, c, first)
+	second, err := c.AddNode(15)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	// The second takes the lock once the first's session expires, and
+	// finds the first a learner: it must wait, not fail.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(second.Agent.Tail(50), "still a learner") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second joiner never waited for the first's promotion:\n%s", second.Agent.Tail(30))
+		}
+		select {
+		case <-second.Agent.Exited():
+			t.Fatalf("the second joiner gave up while the first was a learner:\n%s", second.Agent.Tail(30))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := first.Host.Run(ctx, readyArgv(c, first)...); err != nil {
+		t.Fatalf("etcdboot-agent ready of the first: %v\n%s", err, out)
+	}
+	if err := second.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-14", "etcd-10-123-0-15")
+}
+
+// startLearnerLikeSystemd does what etcdboot-agent.service and then
+// etcd.service do on a joining node, short of the health gate: `up` adds
+// the learner and writes etcd's config, and etcd starts from that config.
+func startLearnerLikeSystemd(t *testing.T, c *testcluster.Cluster, n *testcluster.Node) {
+	t.Helper()
 	if err := n.StartAgent("--crash-after", string(bootstrap.StepConfig)); err != nil {
 		t.Fatal(err)
 	}
@@ -251,17 +309,12 @@ func TestHealthGateProcessPromotesTheLearner(t *testing.T) {
 	if _, err := n.Host.Start("etcd-service", []string{filepath.Join(c.Opts.Bin, "etcd")}, append(env, "ETCD_LOG_OUTPUTS="+filepath.Join(t.TempDir(), "etcd.log"))); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ready := []string{filepath.Join(c.Opts.Bin, "etcdboot-agent"), "ready", "--log-level", "info",
+}
+
+// readyArgv is etcd.service's health gate for n.
+func readyArgv(c *testcluster.Cluster, n *testcluster.Node) []string {
+	return []string{filepath.Join(c.Opts.Bin, "etcdboot-agent"), "ready", "--log-level", "info",
 		"--payload", n.PayloadPath(), "--root", n.Root, "--state-dir", n.StateDir(), "--health-timeout", "90s"}
-	if out, err := n.Host.Run(ctx, ready...); err != nil {
-		t.Fatalf("etcdboot-agent ready: %v\n%s", err, out)
-	}
-	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-14")
-	if st, err := n.Journal(); err != nil || st.MemberID == 0 || !slices.ContainsFunc(st.Done, func(r bootstrap.StepRecord) bool { return r.Step == bootstrap.StepHealthy }) {
-		t.Errorf("journal after ready: %+v, %v", st, err)
-	}
 }
 
 func TestScaleInWithLeaveKeepsQuorum(t *testing.T) {
