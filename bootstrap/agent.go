@@ -471,14 +471,16 @@ func (a *Agent) waitHealthy(ctx context.Context) error {
 	if err := a.waitURL(ctx, LiveURL(a.clientURL(), a.minor), tlsConf); err != nil {
 		return err
 	}
-	if err := a.promoteIfLearner(ctx, tlsConf); err != nil {
+	id, err := a.promoteIfLearner(ctx, tlsConf)
+	if err != nil {
 		return err
 	}
 	url := HealthURL(a.clientURL(), a.minor)
 	if err := a.waitURL(ctx, url, tlsConf); err != nil {
 		return err
 	}
-	return a.recordMemberID(ctx, tlsConf)
+	a.journal.State.MemberID = id
+	return nil
 }
 
 // waitURL waits for url to answer ready, failing fast if etcd exits.
@@ -503,28 +505,29 @@ func (a *Agent) waitURL(ctx context.Context, url string, tlsConf *tls.Config) er
 // promoteIfLearner promotes this member when it is a learner: the one this
 // run added (a.joiner), or one an earlier run or the `up` process before
 // this health gate added. The request goes to the voting members the join
-// journaled, since a learner serves none.
-func (a *Agent) promoteIfLearner(ctx context.Context, tlsConf *tls.Config) error {
-	if a.joiner != nil {
-		return a.promote(ctx)
+// journaled, since a learner serves none. It returns the member's ID.
+func (a *Agent) promoteIfLearner(ctx context.Context, tlsConf *tls.Config) (uint64, error) {
+	if j := a.joiner; j != nil {
+		return j.id, a.promote(ctx)
 	}
 	st, err := a.memberStatus(ctx, tlsConf)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	id := st.Header.MemberId
 	if !st.IsLearner {
-		return nil
+		return id, nil
 	}
 	eps := a.journal.State.JoinEndpoints
 	if len(eps) == 0 {
-		return fmt.Errorf("member %x is a learner but the journal %s names no voting members to promote it: run etcdboot-agent up again", st.Header.MemberId, a.journal.path)
+		return 0, fmt.Errorf("member %x is a learner but the journal %s names no voting members to promote it: run etcdboot-agent up again", id, a.journal.path)
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
 	if err != nil {
-		return fmt.Errorf("etcd client for %v: %w", eps, err)
+		return 0, fmt.Errorf("etcd client for %v: %w", eps, err)
 	}
-	a.joiner = &joiner{cli: cli, id: st.Header.MemberId}
-	return a.promote(ctx)
+	a.joiner = &joiner{cli: cli, id: id}
+	return id, a.promote(ctx)
 }
 
 // memberStatus asks this node's own member for its status, which a learner
@@ -542,16 +545,6 @@ func (a *Agent) memberStatus(ctx context.Context, tlsConf *tls.Config) (*clientv
 		return nil, fmt.Errorf("member status: %w", err)
 	}
 	return st, nil
-}
-
-// recordMemberID keeps the ready member's ID in the journal.
-func (a *Agent) recordMemberID(ctx context.Context, tlsConf *tls.Config) error {
-	st, err := a.memberStatus(ctx, tlsConf)
-	if err != nil {
-		return err
-	}
-	a.journal.State.MemberID = st.Header.MemberId
-	return nil
 }
 
 // supervise forwards SIGTERM and SIGINT to etcd and returns when it exits.

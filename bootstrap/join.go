@@ -245,6 +245,7 @@ func (a *Agent) join(ctx context.Context) error {
 // joiner can find that learner still there, and waits for its promotion.
 func (a *Agent) addLearner(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberAddResponse, error) {
 	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
+	waiting := false
 	for {
 		var resp *clientv3.MemberAddResponse
 		err := retryReconfig(ctx, func() (err error) {
@@ -257,7 +258,10 @@ func (a *Agent) addLearner(ctx context.Context, cli *clientv3.Client) (*clientv3
 		if a.cfg.Now().After(deadline) {
 			return nil, fmt.Errorf("another member stayed a learner for %v: %w", a.cfg.DiscoveryTimeout, err)
 		}
-		a.log.Info("another member is still a learner; waiting for its promotion")
+		if !waiting {
+			a.log.Info("another member is still a learner; waiting for its promotion")
+			waiting = true
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
