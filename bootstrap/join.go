@@ -208,9 +208,9 @@ func (a *Agent) join(ctx context.Context) error {
 	if _, err := cli.Put(ctx, PendingPeersPrefix+ip.String(), a.payload.Node.Name, clientv3.WithLease(j.session.Lease())); err != nil {
 		return fmt.Errorf("announce this node to the members' firewalls: %w", err)
 	}
-	ml, err := cli.MemberList(ctx)
+	ml, err := a.awaitOtherPromotions(ctx, cli)
 	if err != nil {
-		return fmt.Errorf("member list: %w", err)
+		return err
 	}
 	if m := a.ownLearner(ml.Members); m != nil {
 		j.id = m.ID
@@ -239,10 +239,47 @@ func (a *Agent) join(ctx context.Context) error {
 	return a.updateFirewallPeers(a.peers)
 }
 
+// awaitOtherPromotions returns the member list once no other member is a
+// started learner. Under systemd a joiner's lock ends with its `up` process,
+// before etcd.service's health gate promotes it; the next joiner waits for
+// that promotion, since etcd admits one learner at a time and its decision
+// which dead voters to replace counts voters. A learner that does not
+// answer is a crashed joiner's, which removeStale removes; this node's own
+// learner is its earlier run's.
+func (a *Agent) awaitOtherPromotions(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberListResponse, error) {
+	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
+	waiting := false
+	for {
+		ml, err := cli.MemberList(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("member list: %w", err)
+		}
+		own := a.ownLearner(ml.Members)
+		other := slices.ContainsFunc(ml.Members, func(m *etcdserverpb.Member) bool {
+			return m.IsLearner && m != own && len(m.ClientURLs) > 0 && memberAnswers(ctx, cli, m.ClientURLs[0])
+		})
+		if !other || own != nil {
+			return ml, nil
+		}
+		if a.cfg.Now().After(deadline) {
+			return nil, fmt.Errorf("another member stayed a learner for %v; promote or remove it (etcdctl member promote|remove)", a.cfg.DiscoveryTimeout)
+		}
+		if !waiting {
+			a.log.Info("another member is still a learner; waiting for its promotion")
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // addLearner adds this node as a learner. etcd admits one learner at a time
-// (--max-learners, default 1), and under systemd a joiner's lock ends with
-// its `up` process, before etcd.service's health gate promotes it: a next
-// joiner can find that learner still there, and waits for its promotion.
+// (--max-learners, default 1): a learner that appeared since
+// awaitOtherPromotions looked (a joiner whose lock expired) is waited for
+// the same way.
 func (a *Agent) addLearner(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberAddResponse, error) {
 	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
 	waiting := false
@@ -286,8 +323,9 @@ func (a *Agent) ownLearner(members []*etcdserverpb.Member) *etcdserverpb.Member 
 }
 
 // removeStale removes members this join replaces: one with this node's name
-// or peer URLs (its previous life on a wiped disk), and, for an autoscaling
-// group already at its size, voters that do not answer. Each removal must
+// or peer URLs (its previous life on a wiped disk), learners that do not
+// answer (crashed joiners'), and, for an autoscaling group already at its
+// size, voters that do not answer. Each removal must
 // leave the remaining healthy voters a quorum.
 func (a *Agent) removeStale(ctx context.Context, cli *clientv3.Client, members []*etcdserverpb.Member) error {
 	urls := a.peerURLs()
@@ -309,7 +347,7 @@ func (a *Agent) removeStale(ctx context.Context, cli *clientv3.Client, members [
 		if mine && len(m.ClientURLs) == 0 && !m.IsLearner {
 			return fmt.Errorf("this node is an initial member that never started; it must start as one, not join")
 		}
-		if mine || (m.IsLearner && len(m.ClientURLs) == 0 && !health[m.ID]) {
+		if mine || (m.IsLearner && !health[m.ID]) {
 			stale = append(stale, m)
 		}
 	}

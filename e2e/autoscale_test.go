@@ -267,17 +267,7 @@ func TestJoinerWaitsForAnotherLearnersPromotion(t *testing.T) {
 	}
 	// The second takes the lock once the first's session expires, and
 	// finds the first a learner: it must wait, not fail.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(second.Agent.Tail(50), "still a learner") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second joiner never waited for the first's promotion:\n%s", second.Agent.Tail(30))
-		}
-		select {
-		case <-second.Agent.Exited():
-			t.Fatalf("the second joiner gave up while the first was a learner:\n%s", second.Agent.Tail(30))
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+	waitForLog(t, second, "still a learner", 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if out, err := first.Host.Run(ctx, readyArgv(c, first)...); err != nil {
@@ -287,6 +277,59 @@ func TestJoinerWaitsForAnotherLearnersPromotion(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-14", "etcd-10-123-0-15")
+}
+
+// TestSystemdJoinersReplaceEveryDeadMember: a full group of 5 loses 2, and
+// two replacements join the systemd way, the second while the first is a
+// learner not yet promoted. The second must wait for that promotion before
+// it decides which dead voter to replace: it counts voters, and a learner
+// is none. Each dead member is replaced; none stays behind.
+func TestSystemdJoinersReplaceEveryDeadMember(t *testing.T) {
+	c := newGroup(t, 5, 11, 12, 13, 14, 15)
+	for _, dead := range slices.Clone(c.Nodes[3:]) {
+		if err := dead.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		c.Remove(dead)
+	}
+	first, err := c.AddNode(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startLearnerLikeSystemd(t, c, first)
+	second, err := c.AddNode(17)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, second, "still a learner", 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := first.Host.Run(ctx, readyArgv(c, first)...); err != nil {
+		t.Fatalf("etcdboot-agent ready of the first: %v\n%s", err, out)
+	}
+	if err := second.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-16", "etcd-10-123-0-17")
+}
+
+// waitForLog waits until n's agent logged want, failing if it exits first.
+func waitForLog(t *testing.T, n *testcluster.Node, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(n.Agent.Tail(50), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's agent never logged %q:\n%s", n.Name, want, n.Agent.Tail(30))
+		}
+		select {
+		case <-n.Agent.Exited():
+			t.Fatalf("%s's agent exited before it logged %q:\n%s", n.Name, want, n.Agent.Tail(30))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // startLearnerLikeSystemd does what etcdboot-agent.service and then
