@@ -247,33 +247,19 @@ func (a *Agent) join(ctx context.Context) error {
 // answer is a crashed joiner's, which removeStale removes; this node's own
 // learner is its earlier run's.
 func (a *Agent) awaitOtherPromotions(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberListResponse, error) {
-	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
-	waiting := false
-	for {
-		ml, err := cli.MemberList(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("member list: %w", err)
+	var ml *clientv3.MemberListResponse
+	err := a.whileOtherLearner(ctx, func() (bool, error) {
+		var err error
+		if ml, err = cli.MemberList(ctx); err != nil {
+			return false, fmt.Errorf("member list: %w", err)
 		}
 		own := a.ownLearner(ml.Members)
 		other := slices.ContainsFunc(ml.Members, func(m *etcdserverpb.Member) bool {
 			return m.IsLearner && m != own && len(m.ClientURLs) > 0 && memberAnswers(ctx, cli, m.ClientURLs[0])
 		})
-		if !other || own != nil {
-			return ml, nil
-		}
-		if a.cfg.Now().After(deadline) {
-			return nil, fmt.Errorf("another member stayed a learner for %v; promote or remove it (etcdctl member promote|remove)", a.cfg.DiscoveryTimeout)
-		}
-		if !waiting {
-			a.log.Info("another member is still a learner; waiting for its promotion")
-			waiting = true
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+		return other && own == nil, nil
+	})
+	return ml, err
 }
 
 // addLearner adds this node as a learner. etcd admits one learner at a time
@@ -281,27 +267,40 @@ func (a *Agent) awaitOtherPromotions(ctx context.Context, cli *clientv3.Client) 
 // awaitOtherPromotions looked (a joiner whose lock expired) is waited for
 // the same way.
 func (a *Agent) addLearner(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberAddResponse, error) {
-	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
-	waiting := false
-	for {
-		var resp *clientv3.MemberAddResponse
+	var resp *clientv3.MemberAddResponse
+	err := a.whileOtherLearner(ctx, func() (bool, error) {
 		err := retryReconfig(ctx, func() (err error) {
 			resp, err = cli.MemberAddAsLearner(ctx, a.peerURLs())
 			return err
 		})
-		if err == nil || !errors.Is(err, rpctypes.ErrTooManyLearners) {
-			return resp, err
+		if errors.Is(err, rpctypes.ErrTooManyLearners) {
+			return true, nil
+		}
+		return false, err
+	})
+	return resp, err
+}
+
+// whileOtherLearner runs attempt each second while it reports another
+// member's learner in the way, for at most DiscoveryTimeout, and says once
+// that it waits.
+func (a *Agent) whileOtherLearner(ctx context.Context, attempt func() (blocked bool, err error)) error {
+	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
+	for logged := false; ; {
+		blocked, err := attempt()
+		if err != nil || !blocked {
+			return err
 		}
 		if a.cfg.Now().After(deadline) {
-			return nil, fmt.Errorf("another member stayed a learner for %v: %w", a.cfg.DiscoveryTimeout, err)
+			return fmt.Errorf("another member stayed a learner for %v; promote or remove it (etcdctl member promote|remove)", a.cfg.DiscoveryTimeout)
 		}
-		if !waiting {
+		if !logged {
 			a.log.Info("another member is still a learner; waiting for its promotion")
-			waiting = true
+			logged = true
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}

@@ -253,29 +253,7 @@ func TestHealthGateProcessPromotesTheLearner(t *testing.T) {
 // for the promotion instead of failing.
 func TestJoinerWaitsForAnotherLearnersPromotion(t *testing.T) {
 	c := newGroup(t, 5, 11, 12, 13)
-	first, err := c.AddNode(14)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startLearnerLikeSystemd(t, c, first)
-	second, err := c.AddNode(15)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := second.StartAgent(); err != nil {
-		t.Fatal(err)
-	}
-	// The second takes the lock once the first's session expires, and
-	// finds the first a learner: it must wait, not fail.
-	waitForLog(t, second, "still a learner", 30*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if out, err := first.Host.Run(ctx, readyArgv(c, first)...); err != nil {
-		t.Fatalf("etcdboot-agent ready of the first: %v\n%s", err, out)
-	}
-	if err := second.WaitHealthy(2 * time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	joinTwoTheSystemdWay(t, c, 14, 15)
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-14", "etcd-10-123-0-15")
 }
 
@@ -292,12 +270,23 @@ func TestSystemdJoinersReplaceEveryDeadMember(t *testing.T) {
 		}
 		c.Remove(dead)
 	}
-	first, err := c.AddNode(16)
+	joinTwoTheSystemdWay(t, c, 16, 17)
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-16", "etcd-10-123-0-17")
+}
+
+// joinTwoTheSystemdWay starts a joiner at firstHost the systemd way (its
+// learner runs, not promoted), then a joiner at secondHost, which takes the
+// lock once the first's session expires and must wait for the first's
+// promotion, not fail; then the first's health gate runs, and the second
+// must come up.
+func joinTwoTheSystemdWay(t *testing.T, c *testcluster.Cluster, firstHost, secondHost int) {
+	t.Helper()
+	first, err := c.AddNode(firstHost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	startLearnerLikeSystemd(t, c, first)
-	second, err := c.AddNode(17)
+	second, err := c.AddNode(secondHost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +302,6 @@ func TestSystemdJoinersReplaceEveryDeadMember(t *testing.T) {
 	if err := second.WaitHealthy(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-16", "etcd-10-123-0-17")
 }
 
 // waitForLog waits until n's agent logged want, failing if it exits first.
