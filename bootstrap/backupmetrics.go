@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/etcdboot/etcdboot/backup"
+	"github.com/etcdboot/etcdboot/bootstrap/backup"
 )
 
 // backupFollower exports the rounds `etcdboot-agent backup` records in the

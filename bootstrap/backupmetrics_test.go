@@ -10,8 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/etcdboot/etcdboot/backup"
-	"github.com/etcdboot/etcdboot/monitoring"
+	"github.com/etcdboot/etcdboot/bootstrap/backup"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 )
 
 // metricValue returns the value of the series of name whose result label

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/etcdboot/etcdboot/certs"
 	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/operate/rotation"
 	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
 )
@@ -73,7 +73,7 @@ func snapshotTree(t *testing.T, root string) map[string]string {
 
 func TestInstallCertificatesTakesRotatedCertificatesFromUserData(t *testing.T) {
 	f := newInstallFixture(t)
-	rot, err := certs.Rotate(certs.RotateOptions{SpecPath: exampleSpec, OutDir: f.out})
+	rot, err := rotation.Rotate(rotation.RotateOptions{SpecPath: exampleSpec, OutDir: f.out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestInstallCertificatesRefusesWithoutTouchingAFile(t *testing.T) {
 	if _, err := generate.Run(generate.Options{SpecPath: exampleSpec, OutDir: other}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := certs.Rotate(certs.RotateOptions{SpecPath: exampleSpec, OutDir: f.out}); err != nil {
+	if _, err := rotation.Rotate(rotation.RotateOptions{SpecPath: exampleSpec, OutDir: f.out}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

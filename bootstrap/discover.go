@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcdboot/etcdboot/bootstrap/firewall"
 	"github.com/etcdboot/etcdboot/discovery"
-	"github.com/etcdboot/etcdboot/firewall"
 	"github.com/etcdboot/etcdboot/spec"
 )
 

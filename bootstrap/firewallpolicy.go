@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/etcdboot/etcdboot/firewall"
-	"github.com/etcdboot/etcdboot/monitoring"
+	"github.com/etcdboot/etcdboot/bootstrap/firewall"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 	"github.com/etcdboot/etcdboot/spec"
 )
 

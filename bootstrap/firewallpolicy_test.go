@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/etcdboot/etcdboot/firewall"
-	"github.com/etcdboot/etcdboot/monitoring"
+	"github.com/etcdboot/etcdboot/bootstrap/firewall"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 	"github.com/etcdboot/etcdboot/spec"
 )
 

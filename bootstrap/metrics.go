@@ -14,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/etcdboot/etcdboot/monitoring"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 )
 
 // startMetrics serves the agent's own metrics (phase, join attempts,

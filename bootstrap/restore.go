@@ -13,7 +13,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/etcdboot/etcdboot/snapshot"
+	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/spec"
 )
 

@@ -14,9 +14,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/internal/etcdtest"
+	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/pki"
-	"github.com/etcdboot/etcdboot/snapshot"
-	"github.com/etcdboot/etcdboot/snapshot/snapshottest"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -25,15 +25,15 @@ import (
 // starts etcd on the result: the keys and the revision are back, and the
 // data dir is this member's under the new token, so the next boot restarts.
 func TestRestoreMemberPlacesADataDirEtcdStartsFrom(t *testing.T) {
-	snapshottest.Binary(t, "etcd")
+	etcdtest.Binary(t, "etcd")
 	out := t.TempDir()
 	if _, err := generate.Run(generate.Options{SpecPath: "../examples/three-node-static/cluster.yaml", OutDir: out}); err != nil {
 		t.Fatal(err)
 	}
 	pki := filepath.Join(out, "pki")
-	src := snapshottest.Start(t, snapshottest.Member{PKIDir: pki, DataDir: filepath.Join(t.TempDir(), "source")})
+	src := etcdtest.Start(t, etcdtest.Member{PKIDir: pki, DataDir: filepath.Join(t.TempDir(), "source")})
 	cli := src.Client(t)
-	rev := snapshottest.PutKeys(t, cli, 1000, 32)
+	rev := etcdtest.PutKeys(t, cli, 1000, 32)
 	cli.Close()
 
 	root := t.TempDir()
@@ -52,7 +52,7 @@ func TestRestoreMemberPlacesADataDirEtcdStartsFrom(t *testing.T) {
 		return &spec.NodePayload{
 			Cluster: "etcd-cluster", Token: "etcd-cluster-restore-" + info.SHA256[:8],
 			Node: &self, Members: []spec.Member{self},
-			Etcd:    spec.Etcd{DataDir: "/var/lib/etcd", PeerPort: snapshottest.FreePort(t), ClientPort: 2379},
+			Etcd:    spec.Etcd{DataDir: "/var/lib/etcd", PeerPort: etcdtest.FreePort(t), ClientPort: 2379},
 			Restore: &spec.Restore{Snapshot: nodeSnapshot, SHA256: sum},
 		}
 	}
@@ -97,12 +97,12 @@ func TestRestoreMemberPlacesADataDirEtcdStartsFrom(t *testing.T) {
 		}
 	})
 
-	restored := snapshottest.Start(t, snapshottest.Member{PKIDir: pki, DataDir: dataDir, PeerPort: p.Etcd.PeerPort})
+	restored := etcdtest.Start(t, etcdtest.Member{PKIDir: pki, DataDir: dataDir, PeerPort: p.Etcd.PeerPort})
 	rcli := restored.Client(t)
 	defer rcli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := rcli.Get(ctx, "/snapshottest/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := rcli.Get(ctx, "/etcdtest/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,15 +117,15 @@ func TestRestoreMemberPlacesADataDirEtcdStartsFrom(t *testing.T) {
 // node's root as the agent does, and three etcds that form one new cluster
 // serving the snapshot's keys and revision under the new token.
 func TestRestorePlanRebuildsAThreeMemberCluster(t *testing.T) {
-	snapshottest.Binary(t, "etcd")
+	etcdtest.Binary(t, "etcd")
 	const example = "../examples/three-node-static/cluster.yaml"
 	out := t.TempDir()
 	if _, err := generate.Run(generate.Options{SpecPath: example, OutDir: out}); err != nil {
 		t.Fatal(err)
 	}
-	src := snapshottest.Start(t, snapshottest.Member{PKIDir: filepath.Join(out, "pki"), DataDir: filepath.Join(t.TempDir(), "source")})
+	src := etcdtest.Start(t, etcdtest.Member{PKIDir: filepath.Join(out, "pki"), DataDir: filepath.Join(t.TempDir(), "source")})
 	cli := src.Client(t)
-	rev := snapshottest.PutKeys(t, cli, 500, 32)
+	rev := etcdtest.PutKeys(t, cli, 500, 32)
 	cli.Close()
 	snap := filepath.Join(t.TempDir(), "snap.db")
 	if _, err := snapshot.Save(context.Background(), snapshot.SaveOptions{Endpoints: []string{src.Endpoint}, TLS: src.TLS, Output: snap}); err != nil {
@@ -149,7 +149,7 @@ func TestRestorePlanRebuildsAThreeMemberCluster(t *testing.T) {
 		}
 		return moved
 	}
-	var members []snapshottest.Member
+	var members []etcdtest.Member
 	for _, n := range res.Nodes {
 		p, err := spec.LoadNodePayload(filepath.Join(n.Dir, "node.yaml"))
 		if err != nil {
@@ -165,17 +165,17 @@ func TestRestorePlanRebuildsAThreeMemberCluster(t *testing.T) {
 		if err := RestoreMember(p, root, p.Members, nil); err != nil {
 			t.Fatal(err)
 		}
-		members = append(members, snapshottest.Member{
+		members = append(members, etcdtest.Member{
 			Name: p.Node.Name, PKIDir: lab, DataDir: filepath.Join(root, p.Etcd.DataDir),
 			IP: p.Node.IPs[0], PeerPort: p.Etcd.PeerPort,
 		})
 	}
-	etcds := snapshottest.StartCluster(t, members...)
+	etcds := etcdtest.StartCluster(t, members...)
 	rcli := etcds[2].Client(t)
 	defer rcli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := rcli.Get(ctx, "/snapshottest/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := rcli.Get(ctx, "/etcdtest/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/etcdboot/etcdboot/firewall"
-	"github.com/etcdboot/etcdboot/monitoring"
+	"github.com/etcdboot/etcdboot/bootstrap/firewall"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 )
 
 func firewallReplace(addrs []netip.Addr) error {

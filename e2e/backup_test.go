@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdboot/etcdboot/backup"
+	"github.com/etcdboot/etcdboot/bootstrap/backup"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
 	"github.com/etcdboot/etcdboot/images"
-	"github.com/etcdboot/etcdboot/monitoring"
-	"github.com/etcdboot/etcdboot/snapshot"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
+	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/spec"
 )
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
-	"github.com/etcdboot/etcdboot/monitoring"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 )
 
 // requireTool returns the path of an installed program, failing when

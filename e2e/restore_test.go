@@ -14,7 +14,7 @@ import (
 	"github.com/etcdboot/etcdboot/bootstrap"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
 	"github.com/etcdboot/etcdboot/generate"
-	"github.com/etcdboot/etcdboot/snapshot"
+	"github.com/etcdboot/etcdboot/internal/snapshot"
 )
 
 // writeKeys writes n keys in batches of 100 per transaction.

@@ -16,7 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/etcdboot/etcdboot/discovery"
-	"github.com/etcdboot/etcdboot/monitoring"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
 )

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/etcdboot/etcdboot/ignition"
-	"github.com/etcdboot/etcdboot/snapshot"
-	"github.com/etcdboot/etcdboot/snapshot/snapshottest"
+	"github.com/etcdboot/etcdboot/internal/etcdtest"
+	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -21,14 +21,14 @@ const staticExample = "../examples/three-node-static/cluster.yaml"
 // a real etcd running with it.
 func realSnapshot(t *testing.T, out string) snapshot.Info {
 	t.Helper()
-	snapshottest.Binary(t, "etcd")
+	etcdtest.Binary(t, "etcd")
 	if _, err := Run(Options{SpecPath: staticExample, OutDir: out}); err != nil {
 		t.Fatal(err)
 	}
-	src := snapshottest.Start(t, snapshottest.Member{PKIDir: filepath.Join(out, "pki"), DataDir: filepath.Join(t.TempDir(), "source")})
+	src := etcdtest.Start(t, etcdtest.Member{PKIDir: filepath.Join(out, "pki"), DataDir: filepath.Join(t.TempDir(), "source")})
 	cli := src.Client(t)
 	defer cli.Close()
-	snapshottest.PutKeys(t, cli, 100, 16)
+	etcdtest.PutKeys(t, cli, 100, 16)
 	info, err := snapshot.Save(context.Background(), snapshot.SaveOptions{
 		Endpoints: []string{src.Endpoint}, TLS: src.TLS, Output: filepath.Join(t.TempDir(), "backup.db"),
 	})

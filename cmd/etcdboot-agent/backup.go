@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcdboot/etcdboot/backup"
+	"github.com/etcdboot/etcdboot/bootstrap/backup"
 )
 
 func newBackupCommand(g *globalFlags) *cobra.Command {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcdboot/etcdboot/audit"
+	"github.com/etcdboot/etcdboot/operate/audit"
 )
 
 func newAuditCommand(_ *globalFlags) *cobra.Command {

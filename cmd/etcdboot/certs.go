@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcdboot/etcdboot/certs"
 	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/operate/rotation"
 )
 
 func newCertsCommand(g *globalFlags) *cobra.Command {
@@ -18,7 +18,7 @@ func newCertsCommand(g *globalFlags) *cobra.Command {
 
 func newCertsCheckCommand(_ *globalFlags) *cobra.Command {
 	var (
-		opts     certs.CheckOptions
+		opts     rotation.CheckOptions
 		specPath string
 		output   string
 	)
@@ -41,19 +41,19 @@ presented to the members.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
 			if specPath != "" {
-				if err := certs.FromSpec(&opts, specPath); err != nil {
+				if err := rotation.FromSpec(&opts, specPath); err != nil {
 					return err
 				}
 			}
-			rep, err := certs.Check(cmd.Context(), opts)
+			rep, err := rotation.Check(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
 			switch output {
 			case "table":
-				err = certs.WriteTable(cmd.OutOrStdout(), rep)
+				err = rotation.WriteTable(cmd.OutOrStdout(), rep)
 			case "json":
-				err = certs.WriteJSON(cmd.OutOrStdout(), rep)
+				err = rotation.WriteJSON(cmd.OutOrStdout(), rep)
 			default:
 				return fmt.Errorf("-w %q: use table or json", output)
 			}
@@ -74,14 +74,14 @@ presented to the members.`,
 	f.StringVar(&opts.CertFile, "cert", "", "client certificate to present to endpoints")
 	f.StringVar(&opts.KeyFile, "key", "", "client key")
 	f.DurationVar(&opts.Threshold, "threshold", 0, "report certificates expiring within this as expiring (default 720h; with -f, a third of the certificates' life when shorter, as the alert)")
-	f.DurationVar(&opts.Timeout, "timeout", certs.DefaultTimeout, "per-endpoint timeout")
+	f.DurationVar(&opts.Timeout, "timeout", rotation.DefaultTimeout, "per-endpoint timeout")
 	f.StringVarP(&output, "write-out", "w", "table", "output format: table or json")
 	return cmd
 }
 
 func newCertsRotateCommand(g *globalFlags) *cobra.Command {
 	var (
-		opts   certs.RotateOptions
+		opts   rotation.RotateOptions
 		remaps []string
 	)
 	cmd := &cobra.Command{
@@ -105,11 +105,11 @@ well, use etcdboot generate --rotate.`,
 			}
 			opts.Remaps = rs
 			opts.Logger = g.logger
-			res, err := certs.Rotate(opts)
+			res, err := rotation.Rotate(opts)
 			if err != nil {
 				return err
 			}
-			return certs.WriteRotation(cmd.OutOrStdout(), res)
+			return rotation.WriteRotation(cmd.OutOrStdout(), res)
 		},
 	}
 	f := cmd.Flags()

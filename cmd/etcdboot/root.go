@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcdboot/etcdboot/version"
+	"github.com/etcdboot/etcdboot/internal/version"
 )
 
 type globalFlags struct {

@@ -7,11 +7,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcdboot/etcdboot/serve"
+	"github.com/etcdboot/etcdboot/operate/pxe"
 )
 
 func newServeCommand(g *globalFlags) *cobra.Command {
-	cfg := serve.DefaultConfig()
+	cfg := pxe.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "serve -d out/ --listen :8080 --base-url http://10.123.0.2:8080",
 		Short: "Serve PXE-booting machines their own iPXE script, Ignition config or cloud-init seed",
@@ -40,7 +40,7 @@ SIGHUP re-arms every node. The tree is re-read when it changes.`,
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			return serve.Run(ctx, cfg, hup, cmd.OutOrStdout())
+			return pxe.Run(ctx, cfg, hup, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()

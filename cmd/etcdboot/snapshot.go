@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcdboot/etcdboot/snapshot"
+	"github.com/etcdboot/etcdboot/internal/snapshot"
 )
 
 func newSnapshotCommand(g *globalFlags) *cobra.Command {

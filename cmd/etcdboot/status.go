@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcdboot/etcdboot/status"
+	"github.com/etcdboot/etcdboot/internal/status"
 )
 
 func newStatusCommand(_ *globalFlags) *cobra.Command {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/etcdboot/etcdboot/e2e/netlab"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
-	"github.com/etcdboot/etcdboot/status"
+	"github.com/etcdboot/etcdboot/internal/status"
 )
 
 func main() {

@@ -1,0 +1,297 @@
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/etcdboot/etcdboot/internal/tlsfiles"
+)
+
+// Binary finds a binary `make etcd` built: in $ETCDBOOT_BIN, else in the
+// module's bin/. It skips the test when the binary is missing, or fails it
+// when ETCDBOOT_E2E_REQUIRED=1.
+func Binary(tb testing.TB, name string) string {
+	tb.Helper()
+	dir := os.Getenv("ETCDBOOT_BIN")
+	if dir == "" {
+		dir = filepath.Join(moduleRoot(tb), "bin")
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("ETCDBOOT_E2E_REQUIRED") == "1" {
+			tb.Fatalf("%s missing: run make etcd", p)
+		}
+		tb.Skipf("%s missing: run make etcd", p)
+	}
+	return p
+}
+
+// moduleRoot walks up from the test's directory to the go.mod.
+func moduleRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			tb.Fatalf("no go.mod above %s", dir)
+		}
+	}
+}
+
+// ThreeNodeSpec is the cluster spec whose generated PKI the tests use: its
+// member certificates name 127.0.0.1.
+func ThreeNodeSpec(tb testing.TB) string {
+	return filepath.Join(moduleRoot(tb), "examples", "three-node-static", "cluster.yaml")
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Member is one etcd member to start on 127.0.0.1.
+type Member struct {
+	// Name is the member's name; its certificates are PKIDir/<Name>-server
+	// and -peer. Default "etcd1".
+	Name string
+	// PKIDir is a generator's out/pki.
+	PKIDir string
+	// DataDir is etcd's data dir: empty for a new cluster, or restored.
+	DataDir string
+	// Token is the initial cluster token of a new cluster; default "etcdtest".
+	Token string
+	// IP is the address the member listens on; default 127.0.0.1 (any of
+	// 127.0.0.0/8 works on Linux).
+	IP string
+	// PeerPort is the peer port, 0 for a free one. A restored member must
+	// listen on the peer URL it was restored with.
+	PeerPort int
+	// InitialCluster is --initial-cluster; default this member alone. A
+	// restored data dir ignores it.
+	InitialCluster string
+}
+
+// Etcd is a running member.
+type Etcd struct {
+	// Endpoint is its client URL.
+	Endpoint string
+	// PeerURL is its peer URL.
+	PeerURL string
+	// TLS is the CA and the admin client certificate.
+	TLS tlsfiles.Files
+
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	logPath string
+}
+
+// PeerURL is the peer URL of a member on 127.0.0.1.
+func PeerURL(port int) string { return fmt.Sprintf("https://127.0.0.1:%d", port) }
+
+// Start starts etcd and waits until it has a leader; the test's cleanup
+// stops it and, when the test failed, logs the end of etcd's log.
+func Start(tb testing.TB, m Member) *Etcd {
+	tb.Helper()
+	e := start(tb, m)
+	e.waitReady(tb)
+	return e
+}
+
+// StartCluster starts every member, then waits until each has a leader: a
+// member of several waits for its peers before it is ready.
+func StartCluster(tb testing.TB, members ...Member) []*Etcd {
+	tb.Helper()
+	var all []*Etcd
+	for _, m := range members {
+		all = append(all, start(tb, m))
+	}
+	for _, e := range all {
+		e.waitReady(tb)
+	}
+	return all
+}
+
+func start(tb testing.TB, m Member) *Etcd {
+	tb.Helper()
+	if m.Name == "" {
+		m.Name = "etcd1"
+	}
+	if m.Token == "" {
+		m.Token = "etcdtest"
+	}
+	if m.PeerPort == 0 {
+		m.PeerPort = FreePort(tb)
+	}
+	if m.IP == "" {
+		m.IP = "127.0.0.1"
+	}
+	bin := Binary(tb, "etcd")
+	pki := m.PKIDir
+	e := &Etcd{
+		Endpoint: fmt.Sprintf("https://%s:%d", m.IP, FreePort(tb)),
+		PeerURL:  fmt.Sprintf("https://%s:%d", m.IP, m.PeerPort),
+		TLS:      tlsfiles.Files{CAFile: filepath.Join(pki, "ca.crt"), CertFile: filepath.Join(pki, "admin.crt"), KeyFile: filepath.Join(pki, "admin.key")},
+		exited:   make(chan struct{}),
+		logPath:  m.DataDir + ".log",
+	}
+	if m.InitialCluster == "" {
+		m.InitialCluster = m.Name + "=" + e.PeerURL
+	}
+	e.cmd = exec.Command(bin,
+		"--name", m.Name, "--data-dir", m.DataDir,
+		"--listen-client-urls", e.Endpoint, "--advertise-client-urls", e.Endpoint,
+		"--listen-peer-urls", e.PeerURL, "--initial-advertise-peer-urls", e.PeerURL,
+		"--initial-cluster", m.InitialCluster, "--initial-cluster-token", m.Token,
+		"--cert-file", filepath.Join(pki, m.Name+"-server.crt"), "--key-file", filepath.Join(pki, m.Name+"-server.key"),
+		"--trusted-ca-file", filepath.Join(pki, "ca.crt"), "--client-cert-auth",
+		"--peer-cert-file", filepath.Join(pki, m.Name+"-peer.crt"), "--peer-key-file", filepath.Join(pki, m.Name+"-peer.key"),
+		"--peer-trusted-ca-file", filepath.Join(pki, "ca.crt"), "--peer-client-cert-auth",
+		"--quota-backend-bytes", "8589934592",
+	)
+	logf, err := os.Create(e.logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.cmd.Stdout, e.cmd.Stderr = logf, logf
+	if err := e.cmd.Start(); err != nil {
+		logf.Close()
+		tb.Fatalf("start etcd: %v", err)
+	}
+	go func() {
+		_ = e.cmd.Wait()
+		logf.Close()
+		close(e.exited)
+	}()
+	tb.Cleanup(func() {
+		e.Stop()
+		if tb.Failed() {
+			e.dumpLog(tb)
+		}
+	})
+	return e
+}
+
+// waitReady waits until the member answers Status with a leader.
+func (e *Etcd) waitReady(tb testing.TB) {
+	tb.Helper()
+	cli := e.Client(tb)
+	defer cli.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-e.exited:
+			e.dumpLog(tb)
+			tb.Fatalf("etcd exited before it was ready")
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := cli.Status(ctx, e.Endpoint)
+		cancel()
+		if err == nil && st.Leader != 0 {
+			return
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.dumpLog(tb)
+	tb.Fatalf("etcd at %s never became ready: %v", e.Endpoint, last)
+}
+
+// Client is an admin client of the member; the caller closes it.
+func (e *Etcd) Client(tb testing.TB) *clientv3.Client {
+	tb.Helper()
+	conf, err := e.TLS.ClientConfig()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint}, TLS: conf, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cli
+}
+
+// Stop stops etcd (SIGTERM, then SIGKILL after 10 s) and waits until it
+// exited, so its ports and data dir are free again.
+func (e *Etcd) Stop() {
+	select {
+	case <-e.exited:
+		return
+	default:
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.exited:
+	case <-time.After(10 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.exited
+	}
+}
+
+func (e *Etcd) dumpLog(tb testing.TB) {
+	data, _ := os.ReadFile(e.logPath)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	tb.Logf("etcd log (%s):\n%s", e.logPath, strings.Join(lines, "\n"))
+}
+
+// maxTxnOps is etcd's default --max-txn-ops.
+const maxTxnOps = 128
+
+// Key is the name PutKeys gives key i.
+func Key(i int) string { return fmt.Sprintf("/etcdtest/%06d", i) }
+
+// Value is the value PutKeys gives key i, size bytes long.
+func Value(i, size int) string {
+	v := fmt.Sprintf("value-%06d-", i)
+	for len(v) < size {
+		v += v
+	}
+	return v[:size]
+}
+
+// PutKeys writes n keys, Key(i) = Value(i, valueSize), in transactions of
+// etcd's maximum size, and returns the revision after the last one.
+func PutKeys(tb testing.TB, cli *clientv3.Client, n, valueSize int) int64 {
+	tb.Helper()
+	var rev int64
+	for start := 0; start < n; start += maxTxnOps {
+		var ops []clientv3.Op
+		for i := start; i < min(start+maxTxnOps, n); i++ {
+			ops = append(ops, clientv3.OpPut(Key(i), Value(i, valueSize)))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		resp, err := cli.Txn(ctx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			tb.Fatalf("put keys %d..%d: %v", start, start+len(ops)-1, err)
+		}
+		rev = resp.Header.Revision
+	}
+	return rev
+}

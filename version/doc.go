@@ -1,3 +1,0 @@
-// Package version holds etcdboot's version, set at build time with
-// -ldflags "-X github.com/etcdboot/etcdboot/version.Version=v1.2.3".
-package version
