@@ -20,6 +20,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
 
 	"github.com/etcdboot/etcdboot/bootstrap"
 	"github.com/etcdboot/etcdboot/e2e/netlab"
@@ -109,7 +110,11 @@ func New(lab *netlab.Lab, opts Options) (*Cluster, error) {
 	genOpts := generate.Options{SpecPath: opts.SpecPath, OutDir: c.Out}
 	if opts.SpecPath == "" {
 		genOpts.SpecPath = filepath.Join(opts.WorkDir, "cluster.yaml")
-		if err := os.WriteFile(genOpts.SpecPath, []byte(c.specYAML()), 0o644); err != nil {
+		data, err := yaml.Marshal(c.spec())
+		if err != nil {
+			return nil, fmt.Errorf("marshal the lab's cluster spec: %w", err)
+		}
+		if err := os.WriteFile(genOpts.SpecPath, data, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -174,40 +179,43 @@ func (c *Cluster) waitLinks(timeout time.Duration) error {
 	return nil
 }
 
-func (c *Cluster) specYAML() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: etcdboot/v1\nname: e2e\netcd:\n  version: %s\n  configFormat: %s\n", spec.DefaultEtcdVersion, c.Opts.ConfigFormat)
-	fmt.Fprintf(&b, "discovery:\n  mode: %s\n", c.Opts.Discovery)
-	if d := c.Opts.DNS; d != nil {
-		fmt.Fprintf(&b, "  dns: {domain: %s, server: %q, nameserver: %q, register: %t}\n", d.Domain, d.Server, d.Nameserver, d.Register)
+// spec is the cluster spec New writes for the lab: the members (or the
+// autoscaling group) at 10.123.0.0/24, the discovery the options ask for and a
+// firewall that lets ClientCIDR reach the client and metrics ports.
+func (c *Cluster) spec() spec.Cluster {
+	o := c.Opts
+	s := spec.Cluster{
+		APIVersion: spec.APIVersion,
+		Name:       "e2e",
+		Etcd:       spec.Etcd{Version: spec.DefaultEtcdVersion, ConfigFormat: o.ConfigFormat},
+		Discovery:  spec.Discovery{Mode: o.Discovery},
+		Firewall:   spec.Firewall{ClientCIDRs: []string{o.ClientCIDR}, MonitoringCIDRs: []string{o.ClientCIDR}},
 	}
-	if d := c.Opts.EtcdDiscovery; d != nil {
-		fmt.Fprintf(&b, "  etcd: {endpoints: [%s], token: %q}\n", strings.Join(d.Endpoints, ", "), d.Token)
+	if d := o.DNS; d != nil {
+		s.Discovery.DNS = &spec.DNSDiscovery{Domain: d.Domain, Server: d.Server, Nameserver: d.Nameserver, Register: d.Register}
 	}
-	if c.Opts.GroupSize > 0 {
-		fmt.Fprintf(&b, "autoscaling:\n  size: %d\n  subnets: [10.123.0.0/24]\n  domain: etcd.e2e.internal\n  namePrefix: etcd-\n  seeds: [", c.Opts.GroupSize)
-		for i, s := range c.Opts.Seeds {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "10.123.0.%d", s)
+	if d := o.EtcdDiscovery; d != nil {
+		s.Discovery.Etcd = &spec.EtcdDiscovery{Endpoints: d.Endpoints, Token: d.Token}
+	}
+	if o.GroupSize > 0 {
+		g := &spec.Autoscaling{Size: o.GroupSize, Subnets: []string{"10.123.0.0/24"}, Domain: "etcd.e2e.internal", NamePrefix: "etcd-"}
+		for _, host := range o.Seeds {
+			g.Seeds = append(g.Seeds, fmt.Sprintf("10.123.0.%d", host))
 		}
-		b.WriteString("]\n")
-		fmt.Fprintf(&b, "firewall:\n  clientCIDRs: [%s]\n  monitoringCIDRs: [%s]\n", c.Opts.ClientCIDR, c.Opts.ClientCIDR)
-		return b.String()
+		s.Autoscaling = g
+		return s
 	}
-	b.WriteString("members:\n")
-	for i := 0; i < c.Opts.Members; i++ {
+	for i := 0; i < o.Members; i++ {
 		// Names follow addresses (10.123.0.11 is etcd1), so clusters
 		// generated into one lab never share a name.
-		idx := c.Opts.FirstHost - 10 + i
-		fmt.Fprintf(&b, "  - name: etcd%d\n    ips: [10.123.0.%d]\n", idx, c.Opts.FirstHost+i)
-		if c.Opts.DNS != nil {
-			fmt.Fprintf(&b, "    fqdn: etcd%d.%s\n", idx, c.Opts.DNS.Domain)
+		idx := o.FirstHost - 10 + i
+		m := spec.Member{Name: fmt.Sprintf("etcd%d", idx), IPs: []string{fmt.Sprintf("10.123.0.%d", o.FirstHost+i)}}
+		if o.DNS != nil {
+			m.FQDN = fmt.Sprintf("etcd%d.%s", idx, o.DNS.Domain)
 		}
+		s.Members = append(s.Members, m)
 	}
-	fmt.Fprintf(&b, "firewall:\n  clientCIDRs: [%s]\n  monitoringCIDRs: [%s]\n", c.Opts.ClientCIDR, c.Opts.ClientCIDR)
-	return b.String()
+	return s
 }
 
 // AddNode adds an instance of the autoscaling group at 10.123.0.<host> with
