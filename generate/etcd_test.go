@@ -2,8 +2,6 @@ package generate
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,48 +10,22 @@ import (
 	"time"
 
 	"github.com/etcdboot/etcdboot/discovery"
+	"github.com/etcdboot/etcdboot/internal/etcdtest"
 	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 )
-
-// etcdBin finds a binary built by `make etcd`.
-func etcdBin(t *testing.T, name string) string {
-	t.Helper()
-	dir := os.Getenv("ETCDBOOT_BIN")
-	if dir == "" {
-		dir, _ = filepath.Abs("../bin")
-	}
-	p := filepath.Join(dir, name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("ETCDBOOT_E2E_REQUIRED") == "1" {
-			t.Fatalf("%s missing: run make etcd", p)
-		}
-		t.Skipf("%s missing: run make etcd", p)
-	}
-	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestGeneratedCertificatesRunRealEtcd starts the real etcd with a member's
 // generated server and peer certificates (mTLS on both), writes and reads
 // with the admin certificate through etcdctl, then turns etcd auth on and
 // shows the healthcheck-client certificate reaches health and nothing else.
 func TestGeneratedCertificatesRunRealEtcd(t *testing.T) {
-	etcd, etcdctl := etcdBin(t, "etcd"), etcdBin(t, "etcdctl")
+	etcdctl := etcdtest.Binary(t, "etcdctl")
 	out := t.TempDir()
 	if _, err := Run(Options{SpecPath: "../examples/three-node-static/cluster.yaml", OutDir: out}); err != nil {
 		t.Fatal(err)
 	}
 	pki := filepath.Join(out, "pki")
-	client := startEtcd(t, etcd, out)
+	client := startEtcd(t, out)
 	ctl := func(cert string, args ...string) (string, error) {
 		argv := append([]string{"--endpoints", client, "--cacert", filepath.Join(pki, "ca.crt"),
 			"--cert", filepath.Join(pki, cert+".crt"), "--key", filepath.Join(pki, cert+".key"), "--dial-timeout", "2s"}, args...)
@@ -112,61 +84,20 @@ func TestGeneratedCertificatesRunRealEtcd(t *testing.T) {
 
 // startEtcd runs the real etcd on loopback with member etcd1's generated
 // certificates (mTLS on both ports) and returns its client URL.
-func startEtcd(t *testing.T, etcd, out string) string {
+func startEtcd(t *testing.T, out string) string {
 	t.Helper()
-	pki := filepath.Join(out, "pki")
-	clientPort, peerPort := freePort(t), freePort(t)
-	client := fmt.Sprintf("https://127.0.0.1:%d", clientPort)
-	peer := fmt.Sprintf("https://127.0.0.1:%d", peerPort)
-	cmd := exec.Command(etcd,
-		"--name", "etcd1", "--data-dir", filepath.Join(out, "data"),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "etcd1="+peer, "--initial-cluster-token", "t",
-		"--cert-file", filepath.Join(pki, "etcd1-server.crt"), "--key-file", filepath.Join(pki, "etcd1-server.key"),
-		"--trusted-ca-file", filepath.Join(pki, "ca.crt"), "--client-cert-auth",
-		"--peer-cert-file", filepath.Join(pki, "etcd1-peer.crt"), "--peer-key-file", filepath.Join(pki, "etcd1-peer.key"),
-		"--peer-trusted-ca-file", filepath.Join(pki, "ca.crt"), "--peer-client-cert-auth",
-	)
-	logPath := filepath.Join(out, "etcd.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			t.Logf("etcd log:\n%s", tail(string(data), 30))
-		}
-	})
-	return client
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return etcdtest.Start(t, etcdtest.Member{PKIDir: filepath.Join(out, "pki"), DataDir: filepath.Join(out, "data")}).Endpoint
 }
 
 // TestGenerateCreatesTheDiscoveryToken runs the generator against a real
 // discovery etcd: the token and size land in /_etcd/registry, and a rerun
 // with the same size is fine.
 func TestGenerateCreatesTheDiscoveryToken(t *testing.T) {
-	etcd := etcdBin(t, "etcd")
 	out := t.TempDir()
 	if _, err := Run(Options{SpecPath: "../examples/three-node-static/cluster.yaml", OutDir: out}); err != nil {
 		t.Fatal(err)
 	}
-	client := startEtcd(t, etcd, out)
+	client := startEtcd(t, out)
 	spec := strings.Replace(`apiVersion: etcdboot/v1
 name: disco
 discovery:

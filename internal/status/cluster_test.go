@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdboot/etcdboot/internal/etcdtest"
 	"github.com/etcdboot/etcdboot/pki"
 )
 
@@ -37,47 +38,6 @@ type testMember struct {
 	logFile   string
 	cmd       *exec.Cmd
 	exited    chan struct{}
-}
-
-// etcdBinary finds the etcd that `make etcd` builds: $ETCDBOOT_BIN/etcd, or
-// bin/etcd at the repository root.
-func etcdBinary(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("ETCDBOOT_BIN")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "bin")
-	}
-	bin, err := filepath.Abs(filepath.Join(dir, "etcd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("ETCDBOOT_E2E_REQUIRED") == "1" {
-			t.Fatalf("etcd binary missing and ETCDBOOT_E2E_REQUIRED=1: %v; run make etcd", err)
-		}
-		t.Skipf("etcd binary missing (%v); run make etcd", err)
-	}
-	return bin
-}
-
-// freePorts returns n distinct ports that were free a moment ago: all are
-// held open together so none is handed out twice.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("reserve a port: %v", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
 func writeFile(t *testing.T, path string, data []byte) string {
@@ -112,7 +72,7 @@ func issue(t *testing.T, ca *pki.Authority, req pki.Request) pki.KeyPair {
 	return kp
 }
 
-// errPortTaken says a member could not bind a port picked by freePorts:
+// errPortTaken says a member could not bind a port picked by FreePorts:
 // something else took it between the pick and etcd's start.
 var errPortTaken = errors.New("port taken before etcd bound it")
 
@@ -122,7 +82,7 @@ var errPortTaken = errors.New("port taken before etcd bound it")
 // new try on new ports.
 func startCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
-	bin := etcdBinary(t)
+	bin := etcdtest.Binary(t, "etcd")
 	c := &testCluster{dir: t.TempDir(), ca: newRootCA(t)}
 	c.caFile = writeFile(t, filepath.Join(c.dir, "ca.crt"), c.ca.CertPEM())
 	t.Cleanup(func() {
@@ -152,7 +112,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 // each to be healthy.
 func (c *testCluster) start(t *testing.T, bin string, n, attempt int, admin *tls.Config) error {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	ports := etcdtest.FreePorts(t, 2*n)
 	c.members = nil
 	var initial []string
 	for i := range n {
