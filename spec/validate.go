@@ -5,9 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"path"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,59 +63,6 @@ func (cl *Cluster) Validate(doc *Document) []Problem {
 		c.backup(*cl.Backup, cl.Members, cl.Autoscaling != nil, cl.Etcd.DataDir)
 	}
 	return c.problems
-}
-
-// MinBackupInterval is the shortest backup interval a spec may ask for: each
-// round streams the whole database out of a member.
-const MinBackupInterval = time.Minute
-
-// backup checks a backup section with defaults applied. members are the
-// names a writer may be; autoscaling members have names derived from
-// addresses, known only on the node.
-func (c *checker) backup(b Backup, members []Member, autoscaling bool, dataDir string) {
-	switch iv := b.Interval.Std(); {
-	case iv < MinBackupInterval:
-		c.errorf("backup.interval", "%v is shorter than %v; every round streams the whole database out of the leader, use e.g. 1h", b.Interval, MinBackupInterval)
-	case iv%time.Second != 0:
-		c.errorf("backup.interval", "%v is not a whole number of seconds; systemd timers count in seconds, write e.g. 90s", iv)
-	}
-	if b.Retention < 1 {
-		c.errorf("backup.retention", "%d keeps no snapshot; keep at least 1, e.g. retention: 24", b.Retention)
-	}
-	switch {
-	case !strings.HasPrefix(b.Dir, "/"):
-		c.errorf("backup.dir", "%q is not an absolute path; write e.g. %s", b.Dir, DefaultBackupDir)
-	case path.Clean(b.Dir) != b.Dir:
-		c.errorf("backup.dir", "%q is not a clean path; write %s", b.Dir, path.Clean(b.Dir))
-	case b.Dir == "/":
-		c.errorf("backup.dir", "is the root directory; give the directory of its own that retention prunes, e.g. %s", DefaultBackupDir)
-	case dataDir != "" && (b.Dir == dataDir || strings.HasPrefix(b.Dir, strings.TrimSuffix(dataDir, "/")+"/")):
-		c.errorf("backup.dir", "%s is inside etcd.dataDir (%s), which a restore or rejoin moves aside with the member; put backups elsewhere, e.g. %s", b.Dir, dataDir, DefaultBackupDir)
-	}
-	if b.Writer != WriterLeader {
-		switch {
-		case autoscaling:
-			c.errorf("backup.writer", "%q names a member, but an autoscaling group's members are named after their addresses on boot; use writer: %s", b.Writer, WriterLeader)
-		case !slices.ContainsFunc(members, func(m Member) bool { return m.Name == b.Writer }):
-			names := make([]string, len(members))
-			for i, m := range members {
-				names[i] = m.Name
-			}
-			c.errorf("backup.writer", "%q is not a member; write %s (whichever member leads at the time) or one of: %s", b.Writer, WriterLeader, strings.Join(names, ", "))
-		}
-	}
-	for i, arg := range b.Upload {
-		p := fmt.Sprintf("backup.upload[%d]", i)
-		switch {
-		case arg == "":
-			c.errorf(p, "is empty; remove it or give the argument")
-		case i == 0 && !strings.HasPrefix(arg, "/"):
-			c.errorf(p, "%q is not an absolute path; the command runs without a shell or PATH search, write e.g. /usr/local/bin/upload-snapshot", arg)
-		}
-	}
-	if b.UploadTimeout.Std() < time.Second {
-		c.errorf("backup.uploadTimeout", "%v is shorter than a second; give the upload time, e.g. 15m", b.UploadTimeout)
-	}
 }
 
 // EtcdMinor returns the minor version of an etcd version string ("3.6.16" -> 6).
@@ -437,90 +382,4 @@ func validDomain(s string) bool {
 		}
 	}
 	return true
-}
-
-// Validate checks a node payload as the agent receives it.
-func (p *NodePayload) Validate(doc *Document) []Problem {
-	if doc == nil {
-		doc = &Document{File: "<payload>"}
-	}
-	c := &checker{doc: doc}
-	if p.APIVersion != APIVersion {
-		c.errorf("apiVersion", "is %q; this agent reads %q: regenerate the payload with a matching etcdboot", p.APIVersion, APIVersion)
-	}
-	if p.Cluster == "" {
-		c.errorf("cluster", "is missing; regenerate the payload with etcdboot generate")
-	}
-	// A payload cut short (a truncated user-data, a half-written file) lacks
-	// whole sections: say so once per section instead of once per field.
-	incomplete := false
-	for _, section := range []string{"etcd", "discovery", "tls"} {
-		if doc.positions != nil && !doc.Has(section) {
-			c.errorf(section, "is missing: the payload is incomplete (truncated?); regenerate it or provide it again")
-			incomplete = true
-		}
-	}
-	if incomplete {
-		return c.problems
-	}
-	if p.Token == "" {
-		c.errorf("token", "is missing; regenerate the payload with etcdboot generate")
-	}
-	c.etcd(p.Etcd, "etcd")
-	if p.Node == nil && p.Autoscaling == nil {
-		c.errorf("node", "is missing and there is no autoscaling section; the agent cannot tell who it is")
-	}
-	if p.Node != nil {
-		if p.Node.Name == "" {
-			c.errorf("node.name", "is missing")
-		}
-		if len(p.Node.IPs) == 0 {
-			c.errorf("node.ips", "is empty; the agent needs the address peers reach it on")
-		}
-		for i, s := range p.Node.IPs {
-			if _, err := netip.ParseAddr(s); err != nil {
-				c.errorf(fmt.Sprintf("node.ips[%d]", i), "%q is not an IP address", s)
-			}
-		}
-	}
-	switch p.Discovery.Mode {
-	case DiscoveryStatic:
-		if len(p.Members) == 0 && (p.Autoscaling == nil || len(p.Autoscaling.Seeds) == 0) {
-			c.errorf("members", "is empty; static discovery needs the member list")
-		}
-	case DiscoveryDNS:
-		if p.Discovery.DNS == nil || p.Discovery.DNS.Domain == "" {
-			c.errorf("discovery.dns.domain", "is missing")
-		}
-	case DiscoveryEtcd:
-		if p.Discovery.Etcd == nil || len(p.Discovery.Etcd.Endpoints) == 0 || p.Discovery.Etcd.Token == "" {
-			c.errorf("discovery.etcd", "needs endpoints and token; regenerate the payload")
-		}
-	default:
-		c.errorf("discovery.mode", "%q is not a discovery mode; use static, dns or etcd", p.Discovery.Mode)
-	}
-	for _, f := range []struct{ path, val string }{
-		{"tls.caFile", p.TLS.CAFile},
-		{"tls.serverCertFile", p.TLS.ServerCertFile}, {"tls.serverKeyFile", p.TLS.ServerKeyFile},
-		{"tls.peerCertFile", p.TLS.PeerCertFile}, {"tls.peerKeyFile", p.TLS.PeerKeyFile},
-	} {
-		if !strings.HasPrefix(f.val, "/") {
-			c.errorf(f.path, "%q is not an absolute path", f.val)
-		}
-	}
-	c.firewall(p.Firewall, "firewall")
-	if p.Backup != nil {
-		b := *p.Backup
-		b.ApplyDefaults()
-		c.backup(b, p.Members, p.Autoscaling != nil, p.Etcd.DataDir)
-	}
-	if p.Restore != nil {
-		if !strings.HasPrefix(p.Restore.Snapshot, "/") {
-			c.errorf("restore.snapshot", "%q is not an absolute path", p.Restore.Snapshot)
-		}
-		if len(p.Restore.SHA256) != 64 {
-			c.errorf("restore.sha256", "is not a hex sha256; every member must name the same snapshot digest")
-		}
-	}
-	return c.problems
 }
