@@ -63,16 +63,8 @@ func (m *Machine) removeLayers() error {
 // nspawnProcesses lists the systemd-nspawn processes running the machine
 // called name.
 func nspawnProcesses(name string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for _, pid := range processes() {
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil {
 			continue

@@ -300,18 +300,26 @@ func (m *Machine) findLeader() int {
 	return leaderOf(m.cmd.Process.Pid)
 }
 
+// processes lists the PIDs of every process in /proc, or none when /proc
+// cannot be read.
+func processes() []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // leaderOf finds the child of an nspawn process that is PID 1 of its own PID
 // namespace, or 0.
 func leaderOf(nspawnPid int) int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for _, pid := range processes() {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
 			continue
