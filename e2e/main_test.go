@@ -1,31 +1,17 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/etcdboot/etcdboot/e2e/netlab"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
+	"github.com/etcdboot/etcdboot/internal/etcdtest"
 )
 
 // binDir holds the binaries under test: etcdboot-agent, etcd, etcdctl.
 func binDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("ETCDBOOT_BIN")
-	if dir == "" {
-		dir, _ = filepath.Abs("../bin")
-	}
-	for _, b := range []string{"etcd", "etcdctl", "etcdboot-agent"} {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			msg := "missing " + filepath.Join(dir, b) + ": run make build etcd"
-			if os.Getenv("ETCDBOOT_E2E_REQUIRED") == "1" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	return dir
+	return etcdtest.BinDir(t, "etcd", "etcdctl", "etcdboot-agent")
 }
 
 // newLab makes a lab whose logs land in the test's temp dir.

@@ -16,6 +16,7 @@ import (
 	"github.com/etcdboot/etcdboot/e2e/netlab"
 	"github.com/etcdboot/etcdboot/e2e/nspawn"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
+	"github.com/etcdboot/etcdboot/internal/etcdtest"
 )
 
 // imageEnv names the image's root file system; default the one make image
@@ -34,16 +35,7 @@ func fatalOrSkip(t testing.TB, format string, args ...any) {
 // binDir holds the binaries of this tree: etcdboot, etcdboot-agent, etcd.
 func binDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("ETCDBOOT_BIN")
-	if dir == "" {
-		dir, _ = filepath.Abs("../../bin")
-	}
-	for _, b := range []string{"etcd", "etcdctl", "etcdboot", "etcdboot-agent"} {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			fatalOrSkip(t, "missing %s: run make build etcd", filepath.Join(dir, b))
-		}
-	}
-	return dir
+	return etcdtest.BinDir(t, "etcd", "etcdctl", "etcdboot", "etcdboot-agent")
 }
 
 // imageRoot is the built image, which must carry this tree's agent: an image

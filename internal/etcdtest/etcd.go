@@ -23,18 +23,35 @@ import (
 // when ETCDBOOT_E2E_REQUIRED=1.
 func Binary(tb testing.TB, name string) string {
 	tb.Helper()
+	return filepath.Join(BinDir(tb, name), name)
+}
+
+// BinDir is the directory Binary looks in, $ETCDBOOT_BIN or the module's
+// bin/, once every one of names is there: a missing one skips the test, or
+// fails it when ETCDBOOT_E2E_REQUIRED=1.
+func BinDir(tb testing.TB, names ...string) string {
+	tb.Helper()
 	dir := os.Getenv("ETCDBOOT_BIN")
 	if dir == "" {
 		dir = filepath.Join(moduleRoot(tb), "bin")
 	}
-	p := filepath.Join(dir, name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("ETCDBOOT_E2E_REQUIRED") == "1" {
-			tb.Fatalf("%s missing: run make etcd", p)
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			continue
 		}
-		tb.Skipf("%s missing: run make etcd", p)
+		// etcd, etcdctl and etcdutl come from make etcd; etcdboot and
+		// etcdboot-agent from make build.
+		target := "etcd"
+		if strings.HasPrefix(name, "etcdboot") {
+			target = "build"
+		}
+		if os.Getenv("ETCDBOOT_E2E_REQUIRED") == "1" {
+			tb.Fatalf("%s missing: run make %s", p, target)
+		}
+		tb.Skipf("%s missing: run make %s", p, target)
 	}
-	return p
+	return dir
 }
 
 // moduleRoot walks up from the test's directory to the go.mod.
