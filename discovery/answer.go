@@ -8,6 +8,10 @@ import (
 
 // query answers a query from the zone, sized for its transport.
 func (s *Server) query(req *dns.Msg, overTCP bool, sig *dns.TSIG) *dns.Msg {
+	if len(req.Question) != 1 {
+		// The header promised one question; a truncated message carries none.
+		return new(dns.Msg).SetRcode(req, dns.RcodeFormatError)
+	}
 	opt := req.IsEdns0()
 	if opt != nil && opt.Version() != 0 {
 		// RFC 6891 section 6.1.3: only EDNS version 0 exists.

@@ -13,6 +13,10 @@ import (
 // key (the signature itself was checked before), applied all or nothing,
 // persisted before it is acknowledged.
 func (s *Server) update(req *dns.Msg) *dns.Msg {
+	if len(req.Question) != 1 {
+		// RFC 2136 section 3.1.1: exactly one zone; a truncated message has none.
+		return new(dns.Msg).SetRcode(req, dns.RcodeFormatError)
+	}
 	sig := req.IsTsig()
 	log := s.log.With("opcode", "UPDATE")
 	if sig == nil {
