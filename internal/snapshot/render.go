@@ -1,59 +1,33 @@
 package snapshot
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
-	"strings"
+
+	"github.com/etcdboot/etcdboot/internal/render"
 )
 
-// tableHeader is WriteTable's header row: etcdutl's columns, then the
-// file's sha256.
+// tableHeader is Table's header row: etcdutl's columns, then the file's
+// sha256.
 var tableHeader = []string{"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE", "VERSION", "SHA256"}
 
-// WriteTable writes info as one box-drawn table, the way `etcdutl snapshot
-// status -w table` draws it, with the file's sha256 as a last column.
-func WriteTable(w io.Writer, info Info) error {
-	row := []string{
+// Table returns info as `etcdutl snapshot status -w table` shows it, with
+// the file's sha256 as a last column.
+func (info Info) Table() render.Table {
+	return render.Table{Header: tableHeader, Rows: [][]string{{
 		fmt.Sprintf("%x", info.Hash),
 		strconv.FormatInt(info.Revision, 10),
 		strconv.Itoa(info.TotalKeys),
-		humanBytes(info.TotalSize),
+		render.Bytes(info.TotalSize),
 		info.Version,
 		info.SHA256,
-	}
-	widths := make([]int, len(tableHeader))
-	for i := range tableHeader {
-		widths[i] = max(len(tableHeader[i]), len(row[i]))
-	}
-	var b strings.Builder
-	rule := func() {
-		for _, n := range widths {
-			b.WriteString("+" + strings.Repeat("-", n+2))
-		}
-		b.WriteString("+\n")
-	}
-	line := func(cells []string, header bool) {
-		for i, c := range cells {
-			// etcdutl centres the header and right-aligns the cells.
-			pad := widths[i] - len(c)
-			if header {
-				c = strings.Repeat(" ", pad/2) + c + strings.Repeat(" ", pad-pad/2)
-			} else {
-				c = strings.Repeat(" ", pad) + c
-			}
-			b.WriteString("| " + c + " ")
-		}
-		b.WriteString("|\n")
-	}
-	rule()
-	line(tableHeader, true)
-	rule()
-	line(row, false)
-	rule()
-	if _, err := io.WriteString(w, b.String()); err != nil {
+	}}}
+}
+
+// WriteTable writes info's Table.
+func WriteTable(w io.Writer, info Info) error {
+	if err := info.Table().Render(w); err != nil {
 		return fmt.Errorf("write snapshot status table: %w", err)
 	}
 	return nil
@@ -61,26 +35,19 @@ func WriteTable(w io.Writer, info Info) error {
 
 // WriteJSON writes info as indented JSON with etcdutl's field names.
 func WriteJSON(w io.Writer, info Info) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(info); err != nil {
-		return fmt.Errorf("write snapshot status JSON: %w", err)
+	if err := render.JSON(w, info); err != nil {
+		return fmt.Errorf("write snapshot status: %w", err)
 	}
 	return nil
 }
 
-// humanBytes formats n in SI units the way etcdutl does (go-humanize's
-// Bytes): "20 kB", "2.1 MB", "512 B".
-func humanBytes(n int64) string {
-	if n < 10 {
-		return fmt.Sprintf("%d B", n)
+// Writers are the -w formats snapshot save and status offer for info.
+func (info Info) Writers() render.Writers {
+	return render.Writers{
+		render.FormatTable: func(w io.Writer) error { return WriteTable(w, info) },
+		render.FormatJSON:  func(w io.Writer) error { return WriteJSON(w, info) },
 	}
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB"}
-	e := math.Floor(math.Log(float64(n)) / math.Log(1000))
-	val := math.Floor(float64(n)/math.Pow(1000, e)*10+0.5) / 10
-	format := "%.0f %s"
-	if val < 10 {
-		format = "%.1f %s"
-	}
-	return fmt.Sprintf(format, val, units[int(e)])
 }
+
+// humanBytes is render.Bytes, for the progress line.
+func humanBytes(n int64) string { return render.Bytes(n) }

@@ -1,10 +1,11 @@
 package audit
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/etcdboot/etcdboot/internal/render"
 )
 
 // WriteText writes r the way kube-bench reports a section: one
@@ -38,10 +39,19 @@ func writeFinding(b *strings.Builder, f Finding) {
 
 // WriteJSON writes r as indented JSON.
 func WriteJSON(w io.Writer, r Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("write audit JSON: %w", err)
+	if err := render.JSON(w, r); err != nil {
+		return fmt.Errorf("write audit: %w", err)
 	}
 	return nil
+}
+
+// Writers are the -w formats audit offers for r; table is text, which is
+// kube-bench's layout rather than a grid.
+func (r Report) Writers() render.Writers {
+	text := func(w io.Writer) error { return WriteText(w, r) }
+	return render.Writers{
+		render.FormatText:  text,
+		render.FormatTable: text,
+		render.FormatJSON:  func(w io.Writer) error { return WriteJSON(w, r) },
+	}
 }

@@ -346,7 +346,7 @@ func TestWritersShowEveryRow(t *testing.T) {
 	if err := WriteTable(&table, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| SOURCE", "etcd1-server.crt", "| expiring", "10.0.0.1", "1 certificate(s) expire within 30 days"} {
+	for _, want := range []string{" SOURCE ", "etcd1-server.crt", " expiring |", "10.0.0.1", "1 certificate(s) expire within 30 days"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

@@ -1,27 +1,28 @@
 package rotation
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/etcdboot/etcdboot/internal/render"
 )
 
 // tableHeader is WriteTable's header row.
 var tableHeader = []string{"SOURCE", "KIND", "SUBJECT", "SANS", "NOT AFTER", "DAYS LEFT", "CHAIN", "KEY USAGE", "STATUS"}
 
-// WriteTable writes r as one box-drawn table, like etcdctl's -w table. Rows
-// that are not in order say why in the CHAIN, KEY USAGE or STATUS column.
+// WriteTable writes r as one table, like etcdctl's -w table, and under it
+// what to do about certificates that expire soon. Rows that are not in
+// order say why in the CHAIN, KEY USAGE or STATUS column.
 func WriteTable(w io.Writer, r Report) error {
 	rows := make([][]string, 0, len(r.Certificates))
 	for _, c := range r.Certificates {
 		rows = append(rows, tableRow(c))
 	}
 	var b strings.Builder
-	b.WriteString(drawBox(tableHeader, rows))
+	_ = render.Table{Header: tableHeader, Rows: rows}.Render(&b)
 	var roots, below int
 	for _, c := range r.Expiring() {
 		if c.Kind == KindCA {
@@ -76,51 +77,23 @@ func days(d time.Duration) string {
 	return d.String()
 }
 
-// drawBox renders header and rows with +---+ borders.
-func drawBox(header []string, rows [][]string) string {
-	widths := make([]int, len(header))
-	for i, h := range header {
-		widths[i] = utf8.RuneCountInString(h)
-	}
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
-		}
-	}
-	var b strings.Builder
-	rule := func() {
-		for _, w := range widths {
-			b.WriteString("+" + strings.Repeat("-", w+2))
-		}
-		b.WriteString("+\n")
-	}
-	line := func(cells []string) {
-		for i, cell := range cells {
-			b.WriteString("| " + cell + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)) + " ")
-		}
-		b.WriteString("|\n")
-	}
-	rule()
-	line(header)
-	rule()
-	for _, row := range rows {
-		line(row)
-	}
-	rule()
-	return b.String()
-}
-
 // WriteJSON writes r as indented JSON; Threshold is in nanoseconds.
 func WriteJSON(w io.Writer, r Report) error {
 	if r.Certificates == nil {
 		r.Certificates = []Certificate{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("write certificate JSON: %w", err)
+	if err := render.JSON(w, r); err != nil {
+		return fmt.Errorf("write certificates: %w", err)
 	}
 	return nil
+}
+
+// Writers are the -w formats certs check offers for r.
+func (r Report) Writers() render.Writers {
+	return render.Writers{
+		render.FormatTable: func(w io.Writer) error { return WriteTable(w, r) },
+		render.FormatJSON:  func(w io.Writer) error { return WriteJSON(w, r) },
+	}
 }
 
 // rotationHeader is WriteRotation's header row.
@@ -133,7 +106,7 @@ func WriteRotation(w io.Writer, res *RotateResult) error {
 		rows = append(rows, []string{r.Name, r.OldSerial, r.NewSerial, r.NotAfter.Format(time.RFC3339)})
 	}
 	var b strings.Builder
-	b.WriteString(drawBox(rotationHeader, rows))
+	_ = render.Table{Header: rotationHeader, Rows: rows}.Render(&b)
 	fmt.Fprintf(&b, "%d certificates reissued with new keys under the same CA; the previous files are in %s.\n", len(res.Rotated), res.BackupDir)
 	if len(res.Kept) > 0 {
 		fmt.Fprintf(&b, "Kept as they were (not issued by etcdboot generate): %s.\n", strings.Join(res.Kept, ", "))
