@@ -11,9 +11,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
-	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
-	"go.uber.org/zap"
 )
 
 // Info describes a snapshot file: what `etcdutl snapshot status` prints,
@@ -85,18 +82,6 @@ func Status(path string) (Info, error) {
 	}
 	info.Hash, info.Revision, info.TotalKeys, info.TotalSize, info.Version = st.Hash, st.Revision, st.TotalKey, st.TotalSize, st.Version
 	return info, nil
-}
-
-// dbStatus runs etcdutl's status. bbolt trusts the pages it reads and may
-// panic on a damaged one; verifyFile has ruled that out for files with a
-// hash, and this keeps a panic an error all the same.
-func dbStatus(path string) (st etcdutl.Status, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("reading the database panicked: %v", r)
-		}
-	}()
-	return etcdutl.NewV3(zap.NewNop()).Status(path)
 }
 
 // oneLine joins bbolt's multi-line check report into one line.
