@@ -23,11 +23,8 @@ var ErrNotCloudConfig = errors.New("not a #cloud-config user-data")
 func ReadCloudInit(userData []byte) (map[string][]byte, error) {
 	const header = "#cloud-config\n"
 	if bytes.HasPrefix(userData, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(bytes.NewReader(userData))
-		if err != nil {
-			return nil, fmt.Errorf("read cloud-init user-data: gzip: %w", err)
-		}
-		if userData, err = io.ReadAll(zr); err != nil {
+		var err error
+		if userData, err = gunzip(userData); err != nil {
 			return nil, fmt.Errorf("read cloud-init user-data: gzip: %w", err)
 		}
 	}
@@ -62,6 +59,27 @@ func ReadCloudInit(userData []byte) (map[string][]byte, error) {
 	return files, nil
 }
 
+// MaxUserDataSize bounds what gzip user-data or a gzip file in it may
+// expand to. Clouds cap user-data at 16 KiB to 64 KiB compressed; a node's
+// payload with its certificates is a few KiB. A gzip bomb stops here.
+const MaxUserDataSize = 16 << 20
+
+// gunzip expands data, refusing more than MaxUserDataSize bytes.
+func gunzip(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, MaxUserDataSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > MaxUserDataSize {
+		return nil, fmt.Errorf("it expands to more than %d MiB; user-data this large is not a node payload", MaxUserDataSize>>20)
+	}
+	return out, nil
+}
+
 // decodeContent undoes a write_files encoding, as cloud-init names them.
 func decodeContent(encoding, content string) ([]byte, error) {
 	switch encoding {
@@ -74,11 +92,7 @@ func decodeContent(encoding, content string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		zr, err := gzip.NewReader(bytes.NewReader(gz))
-		if err != nil {
-			return nil, err
-		}
-		return io.ReadAll(zr)
+		return gunzip(gz)
 	}
 	return nil, fmt.Errorf("unknown encoding %q; cloud-init knows b64 and gz+b64", encoding)
 }
