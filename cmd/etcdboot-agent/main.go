@@ -2,13 +2,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
+
+	"github.com/etcdboot/etcdboot/internal/cli"
 )
 
 func main() {
-	if err := newRootCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "etcdboot-agent:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit(os.Stderr, "etcdboot-agent", newRootCommand().Execute()))
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/spf13/cobra"
 
+	"github.com/etcdboot/etcdboot/internal/render"
 	"github.com/etcdboot/etcdboot/operate/audit"
 )
 
@@ -13,7 +11,6 @@ func newAuditCommand(_ *globalFlags) *cobra.Command {
 	var (
 		opts     audit.Options
 		specPath string
-		output   string
 	)
 	cmd := &cobra.Command{
 		Use:   "audit -f cluster.yaml [-o out/]",
@@ -28,33 +25,19 @@ remediation under each FAIL and WARN, and exits 2 when any item fails.`,
 		Example: `  etcdboot audit -f cluster.yaml -o out/
   etcdboot audit -f cluster.yaml --kube-ca /etc/kubernetes/pki/ca.crt -w json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := audit.AuditSpec(specPath, opts)
-			if err != nil {
-				return err
-			}
-			switch output {
-			case "text", "table":
-				err = audit.WriteText(cmd.OutOrStdout(), rep)
-			case "json":
-				err = audit.WriteJSON(cmd.OutOrStdout(), rep)
-			default:
-				return fmt.Errorf("-w %q: use text or json", output)
-			}
-			if err != nil {
-				return err
-			}
-			if rep.Failed() {
-				os.Exit(2)
-			}
-			return nil
-		},
+	}
+	out := addWriteOut(cmd, render.FormatText, render.FormatJSON, render.FormatTable)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		rep, err := audit.AuditSpec(specPath, opts)
+		if err != nil {
+			return err
+		}
+		return writeOut(cmd, out, rep.Writers(), rep.Failed())
 	}
 	f := cmd.Flags()
 	f.StringVarP(&specPath, "file", "f", "", "cluster spec (YAML)")
 	f.StringVarP(&opts.OutDir, "out", "o", "out", "the generator's output directory")
 	f.StringVar(&opts.KubeCAFile, "kube-ca", "", "the Kubernetes cluster CA, to check that etcd's CA is not it (CIS 2.7)")
-	f.StringVarP(&output, "write-out", "w", "text", "output format: text or json")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/spf13/cobra"
 
-	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/internal/render"
 	"github.com/etcdboot/etcdboot/operate/rotation"
 )
 
@@ -20,7 +17,6 @@ func newCertsCheckCommand(_ *globalFlags) *cobra.Command {
 	var (
 		opts     rotation.CheckOptions
 		specPath string
-		output   string
 	)
 	cmd := &cobra.Command{
 		Use:   "check [-f cluster.yaml | --dir out/pki | --endpoints URLs] [FILE...]",
@@ -38,33 +34,20 @@ presented to the members.`,
 		Example: `  etcdboot certs check -f cluster.yaml
   etcdboot certs check --dir out/pki --threshold 2160h -w json
   etcdboot certs check --endpoints https://10.0.0.1:2379 --cacert ca.crt /etc/etcdboot/pki/peer.crt`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Files = args
-			if specPath != "" {
-				if err := rotation.FromSpec(&opts, specPath); err != nil {
-					return err
-				}
-			}
-			rep, err := rotation.Check(cmd.Context(), opts)
-			if err != nil {
+	}
+	out := addWriteOut(cmd, render.FormatTable, render.FormatJSON)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		opts.Files = args
+		if specPath != "" {
+			if err := rotation.FromSpec(&opts, specPath); err != nil {
 				return err
 			}
-			switch output {
-			case "table":
-				err = rotation.WriteTable(cmd.OutOrStdout(), rep)
-			case "json":
-				err = rotation.WriteJSON(cmd.OutOrStdout(), rep)
-			default:
-				return fmt.Errorf("-w %q: use table or json", output)
-			}
-			if err != nil {
-				return err
-			}
-			if !rep.OK() {
-				os.Exit(2)
-			}
-			return nil
-		},
+		}
+		rep, err := rotation.Check(cmd.Context(), opts)
+		if err != nil {
+			return err
+		}
+		return writeOut(cmd, out, rep.Writers(), !rep.OK())
 	}
 	f := cmd.Flags()
 	f.StringVarP(&specPath, "file", "f", "", "cluster spec: check its members' endpoints and the generator's PKI directory")
@@ -75,15 +58,11 @@ presented to the members.`,
 	f.StringVar(&opts.KeyFile, "key", "", "client key")
 	f.DurationVar(&opts.Threshold, "threshold", 0, "report certificates expiring within this as expiring (default 720h; with -f, a third of the certificates' life when shorter, as the alert)")
 	f.DurationVar(&opts.Timeout, "timeout", rotation.DefaultTimeout, "per-endpoint timeout")
-	f.StringVarP(&output, "write-out", "w", "table", "output format: table or json")
 	return cmd
 }
 
 func newCertsRotateCommand(g *globalFlags) *cobra.Command {
-	var (
-		opts   rotation.RotateOptions
-		remaps []string
-	)
+	var opts rotation.RotateOptions
 	cmd := &cobra.Command{
 		Use:   "rotate -f cluster.yaml -o out/",
 		Short: "Reissue every certificate below the CA with new keys and rewrite the payloads",
@@ -99,11 +78,6 @@ well, use etcdboot generate --rotate.`,
 		Example: `  etcdboot certs rotate -f cluster.yaml -o out/`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rs, err := generate.ParseRemaps(remaps)
-			if err != nil {
-				return err
-			}
-			opts.Remaps = rs
 			opts.Logger = g.logger
 			res, err := rotation.Rotate(opts)
 			if err != nil {
@@ -115,7 +89,7 @@ well, use etcdboot generate --rotate.`,
 	f := cmd.Flags()
 	f.StringVarP(&opts.SpecPath, "file", "f", "", "cluster spec (YAML)")
 	f.StringVarP(&opts.OutDir, "out", "o", "out", "the generator's output directory")
-	f.StringArrayVar(&remaps, "remap", nil, "the --remap FROM=TO options the output was generated with")
+	addRemapFlag(f, &opts.Remaps, "the --remap FROM=TO options the output was generated with")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/etcdboot/etcdboot/discovery"
+	"github.com/etcdboot/etcdboot/internal/render"
 )
 
 func newDiscoveryCommand(_ *globalFlags) *cobra.Command {
@@ -48,29 +50,37 @@ no-op; another size is an error.`,
 	newCmd.Flags().StringVar(&token, "token", "", "token to create (default: a random one)")
 	newCmd.Flags().IntVar(&size, "size", 3, "expected cluster size")
 
-	var output string
 	statusCmd := &cobra.Command{
 		Use:   "status TOKEN",
 		Short: "List the members registered under a token",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := discovery.GetTokenStatus(cmd.Context(), d, args[0])
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			cmd.Printf("token %s: %d of %d members registered\n", st.Token, len(st.Members), st.Size)
-			for _, m := range st.Members {
-				cmd.Println(fmt.Sprintf("  %-16s %-12s %v", m.ID, m.Name, m.PeerURLs))
-			}
-			return nil
-		},
 	}
-	statusCmd.Flags().StringVarP(&output, "write-out", "w", "table", "output format: table or json")
+	out := addWriteOut(statusCmd, render.FormatTable, render.FormatJSON)
+	statusCmd.RunE = func(cmd *cobra.Command, args []string) error {
+		st, err := discovery.GetTokenStatus(cmd.Context(), d, args[0])
+		if err != nil {
+			return err
+		}
+		return writeOut(cmd, out, tokenStatusWriters(st), false)
+	}
 	cmd.AddCommand(newCmd, statusCmd)
 	return cmd
+}
+
+// tokenStatusWriters prints st as JSON, or as a line saying how many members
+// registered above a table of them, like etcdctl member list -w table.
+func tokenStatusWriters(st discovery.TokenStatus) render.Writers {
+	return render.Writers{
+		render.FormatTable: func(w io.Writer) error {
+			rows := make([][]string, 0, len(st.Members))
+			for _, m := range st.Members {
+				rows = append(rows, []string{m.ID, m.Name, strings.Join(m.PeerURLs, ",")})
+			}
+			if _, err := fmt.Fprintf(w, "token %s: %d of %d members registered\n", st.Token, len(st.Members), st.Size); err != nil {
+				return err
+			}
+			return render.Table{Header: []string{"ID", "NAME", "PEER ADDRS"}, Rows: rows}.Render(w)
+		},
+		render.FormatJSON: func(w io.Writer) error { return render.JSON(w, st) },
+	}
 }

@@ -10,7 +10,6 @@ import (
 func newGenerateCommand(g *globalFlags) *cobra.Command {
 	var (
 		opts        generate.Options
-		remaps      []string
 		createToken bool
 		tokenTLS    tlsfiles.Files
 	)
@@ -33,11 +32,6 @@ Rerunning keeps the CA and every key that is still right; --rotate replaces them
   etcdboot generate -f cluster.yaml -o out/ --remap 192.168.2.0/24=10.123.0.0/24`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rs, err := generate.ParseRemaps(remaps)
-			if err != nil {
-				return err
-			}
-			opts.Remaps = rs
 			opts.Logger = g.logger
 			if createToken {
 				opts.CreateDiscoveryToken = &tokenTLS
@@ -54,7 +48,7 @@ Rerunning keeps the CA and every key that is still right; --rotate replaces them
 	f.StringVarP(&opts.SpecPath, "file", "f", "", "cluster spec (YAML)")
 	f.StringVarP(&opts.OutDir, "out", "o", "out", "output directory")
 	f.BoolVar(&opts.Rotate, "rotate", false, "issue a new CA and new keys instead of keeping existing ones")
-	f.StringArrayVar(&remaps, "remap", nil, "move addresses FROM=TO between same-size subnets, e.g. 192.168.2.0/24=10.123.0.0/24")
+	addRemapFlag(f, &opts.Remaps, "move addresses FROM=TO between same-size subnets, e.g. 192.168.2.0/24=10.123.0.0/24")
 	f.BoolVar(&createToken, "create-discovery-token", false, "etcd discovery: also create the token on the discovery cluster (as etcdboot discovery new)")
 	f.StringVar(&tokenTLS.CAFile, "discovery-cacert", "", "CA bundle of the discovery cluster")
 	f.StringVar(&tokenTLS.CertFile, "discovery-cert", "", "client certificate for the discovery cluster")

@@ -3,13 +3,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
+
+	"github.com/etcdboot/etcdboot/internal/cli"
 )
 
 func main() {
-	if err := newRootCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "etcdboot:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit(os.Stderr, "etcdboot", newRootCommand().Execute()))
 }

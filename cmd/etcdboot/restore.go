@@ -17,10 +17,7 @@ func newRestoreCommand(g *globalFlags) *cobra.Command {
 }
 
 func newRestorePlanCommand(g *globalFlags) *cobra.Command {
-	var (
-		opts   generate.RestoreOptions
-		remaps []string
-	)
+	var opts generate.RestoreOptions
 	cmd := &cobra.Command{
 		Use:   "plan --snapshot FILE -f cluster.yaml -o out/",
 		Short: "Write payloads that restore every member from a snapshot when it boots",
@@ -53,11 +50,6 @@ Afterwards put the new token in the cluster spec (token: ...), so that later
   etcdboot restore plan --snapshot backup/snap.db -f cluster.yaml -o out/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rs, err := generate.ParseRemaps(remaps)
-			if err != nil {
-				return err
-			}
-			opts.Remaps = rs
 			opts.Logger = g.logger
 			res, err := generate.RestorePlan(opts)
 			if err != nil {
@@ -72,7 +64,7 @@ Afterwards put the new token in the cluster spec (token: ...), so that later
 	f.StringVarP(&opts.SpecPath, "file", "f", "", "cluster spec (YAML)")
 	f.StringVarP(&opts.OutDir, "out", "o", "out", "output directory (the one generate wrote: its PKI is kept)")
 	f.StringVar(&opts.NodeSnapshotPath, "node-snapshot-path", generate.DefaultNodeSnapshotPath, "where the snapshot will be on every node")
-	f.StringArrayVar(&remaps, "remap", nil, "move addresses FROM=TO between same-size subnets, as in generate")
+	addRemapFlag(f, &opts.Remaps, "move addresses FROM=TO between same-size subnets, as in generate")
 	_ = cmd.MarkFlagRequired("snapshot")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcdboot/etcdboot/internal/render"
 	"github.com/etcdboot/etcdboot/internal/snapshot"
 )
 
@@ -26,7 +25,6 @@ func newSnapshotSaveCommand(_ *globalFlags) *cobra.Command {
 		opts     snapshot.SaveOptions
 		specPath string
 		pkiDir   string
-		output   string
 	)
 	cmd := &cobra.Command{
 		Use:   "save -o FILE [--endpoints URLs | -f cluster.yaml]",
@@ -43,39 +41,31 @@ the generator's output (--pki, default out/pki: ca.crt and the admin client).`,
 		Example: `  etcdboot snapshot save -f cluster.yaml -o backup/etcd-$(date +%F).db
   etcdboot snapshot save --endpoints https://10.0.0.1:2379 --cacert ca.crt --cert admin.crt --key admin.key -o snap.db`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("-w %q: use table or json", output)
-			}
-			if specPath != "" {
-				if err := opts.FromSpec(specPath, pkiDir); err != nil {
-					return err
-				}
-			}
-			opts.Progress = os.Stderr
-			info, err := snapshot.Save(cmd.Context(), opts)
-			if err != nil {
+	}
+	out := addWriteOut(cmd, render.FormatTable, render.FormatJSON)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if specPath != "" {
+			if err := opts.FromSpec(specPath, pkiDir); err != nil {
 				return err
 			}
-			cmd.Printf("snapshot saved at %s (sha256 in %s.sha256)\n", info.Path, filepath.Base(info.Path))
-			return writeSnapshotInfo(cmd.OutOrStdout(), output, info)
-		},
+		}
+		opts.Progress = os.Stderr
+		info, err := snapshot.Save(cmd.Context(), opts)
+		if err != nil {
+			return err
+		}
+		cmd.Printf("snapshot saved at %s (sha256 in %s.sha256)\n", info.Path, filepath.Base(info.Path))
+		return writeOut(cmd, out, info.Writers(), false)
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.Output, "output", "o", "", "snapshot file to write")
 	f.StringSliceVar(&opts.Endpoints, "endpoints", nil, "client URLs of the members; the snapshot comes from the first healthy one")
-	f.StringVarP(&specPath, "file", "f", "", "cluster spec: take the endpoints from its members")
-	f.StringVar(&pkiDir, "pki", filepath.Join("out", "pki"), "generator PKI directory used with -f")
-	f.StringVar(&opts.TLS.CAFile, "cacert", "", "CA bundle")
-	f.StringVar(&opts.TLS.CertFile, "cert", "", "client certificate")
-	f.StringVar(&opts.TLS.KeyFile, "key", "", "client key")
-	f.StringVarP(&output, "write-out", "w", "table", "output format: table or json")
+	addMemberFlags(f, &specPath, &pkiDir, &opts.TLS.CAFile, &opts.TLS.CertFile, &opts.TLS.KeyFile)
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }
 
 func newSnapshotStatusCommand(_ *globalFlags) *cobra.Command {
-	var output string
 	cmd := &cobra.Command{
 		Use:   "status FILE",
 		Short: "Check a snapshot file and show its hash, revision, keys and size, like etcdutl snapshot status",
@@ -86,24 +76,14 @@ does not match the sha256 etcd appended to it, or its database is inconsistent.`
 		Example: `  etcdboot snapshot status snap.db
   etcdboot snapshot status snap.db -w json`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			info, err := snapshot.Status(args[0])
-			if err != nil {
-				return err
-			}
-			return writeSnapshotInfo(cmd.OutOrStdout(), output, info)
-		},
 	}
-	cmd.Flags().StringVarP(&output, "write-out", "w", "table", "output format: table or json")
+	out := addWriteOut(cmd, render.FormatTable, render.FormatJSON)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		info, err := snapshot.Status(args[0])
+		if err != nil {
+			return err
+		}
+		return writeOut(cmd, out, info.Writers(), false)
+	}
 	return cmd
-}
-
-func writeSnapshotInfo(w io.Writer, output string, info snapshot.Info) error {
-	switch output {
-	case "table":
-		return snapshot.WriteTable(w, info)
-	case "json":
-		return snapshot.WriteJSON(w, info)
-	}
-	return fmt.Errorf("-w %q: use table or json", output)
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-
 	"github.com/spf13/cobra"
 
+	"github.com/etcdboot/etcdboot/internal/render"
 	"github.com/etcdboot/etcdboot/internal/status"
 )
 
@@ -15,7 +12,6 @@ func newStatusCommand(_ *globalFlags) *cobra.Command {
 		opts     status.Options
 		specPath string
 		pkiDir   string
-		output   string
 	)
 	cmd := &cobra.Command{
 		Use:   "status [--endpoints URLs | -f cluster.yaml]",
@@ -30,42 +26,23 @@ the generator's output (--pki, default out/pki: ca.crt and healthcheck-client).`
 		Example: `  etcdboot status -f cluster.yaml
   etcdboot status --endpoints https://10.0.0.1:2379 --cacert ca.crt --cert admin.crt --key admin.key -w json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if specPath != "" {
-				if err := status.FromSpec(&opts, specPath, pkiDir); err != nil {
-					return err
-				}
-			}
-			rep, err := status.Check(cmd.Context(), opts)
-			if err != nil {
+	}
+	out := addWriteOut(cmd, render.FormatTable, render.FormatJSON)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if specPath != "" {
+			if err := status.FromSpec(&opts, specPath, pkiDir); err != nil {
 				return err
 			}
-			switch output {
-			case "table":
-				err = status.WriteTable(cmd.OutOrStdout(), rep)
-			case "json":
-				err = status.WriteJSON(cmd.OutOrStdout(), rep)
-			default:
-				return fmt.Errorf("-w %q: use table or json", output)
-			}
-			if err != nil {
-				return err
-			}
-			if !rep.Healthy() {
-				cmd.SilenceErrors = true
-				os.Exit(2)
-			}
-			return nil
-		},
+		}
+		rep, err := status.Check(cmd.Context(), opts)
+		if err != nil {
+			return err
+		}
+		return writeOut(cmd, out, rep.Writers(), !rep.Healthy())
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&opts.Endpoints, "endpoints", nil, "client URLs of the members")
-	f.StringVarP(&specPath, "file", "f", "", "cluster spec: take the endpoints from its members")
-	f.StringVar(&pkiDir, "pki", filepath.Join("out", "pki"), "generator PKI directory used with -f")
-	f.StringVar(&opts.CAFile, "cacert", "", "CA bundle")
-	f.StringVar(&opts.CertFile, "cert", "", "client certificate")
-	f.StringVar(&opts.KeyFile, "key", "", "client key")
+	addMemberFlags(f, &specPath, &pkiDir, &opts.CAFile, &opts.CertFile, &opts.KeyFile)
 	f.DurationVar(&opts.Timeout, "timeout", status.DefaultTimeout, "per-endpoint timeout")
-	f.StringVarP(&output, "write-out", "w", "table", "output format: table or json")
 	return cmd
 }
