@@ -1,6 +1,9 @@
 # etcdboot — `make demo` and `make test` are all a fresh machine needs.
 SHELL := /bin/bash
+# ETCD_VERSION is the default etcd (bin/etcd, bin/etcdctl, bin/etcdutl);
+# ETCD_VERSIONS is the matrix the tests run, each in bin/etcd-VERSION/.
 ETCD_VERSION ?= v3.6.16
+ETCD_VERSIONS ?= v3.5.27 v3.6.16 v3.7.3
 IGNITION_VERSION ?= v2.24.0
 GO ?= go
 BIN := $(CURDIR)/bin
@@ -23,7 +26,7 @@ deps:
 	@scripts/deps.sh
 
 etcd:
-	@scripts/build-etcd.sh $(ETCD_VERSION)
+	@scripts/build-etcd.sh --default $(ETCD_VERSION) $(ETCD_VERSIONS)
 
 # CoreOS Ignition's own binary, for the image tests' Ignition path.
 ignition: deps
