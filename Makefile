@@ -56,7 +56,7 @@ e2e-image: deps etcd build ignition
 	@cmp -s $(BIN)/etcdboot-agent $(IMAGE_DIR)/rootfs/usr/local/bin/etcdboot-agent || $(MAKE) image
 	ETCDBOOT_IMAGE=$(IMAGE_DIR)/rootfs $(GO) test -count=1 -p 1 -timeout 20m ./e2e/image/
 
-test: deps etcd build lint unit e2e plugin-generate plugin-test plugin-acc e2e-image
+test: deps etcd build lint unit fuzz e2e plugin-generate plugin-test plugin-acc e2e-image
 
 # Optional, not in CI: boots the raw disk image in QEMU with a cloud-init
 # seed ISO (KVM when there is one, E2E_VM_ACCEL=tcg forces TCG).
@@ -117,9 +117,11 @@ bench-image: deps etcd build packer
 	@cmp -s $(BIN)/etcdboot-agent $(IMAGE_DIR)/rootfs/usr/local/bin/etcdboot-agent || $(MAKE) image
 	ETCDBOOT_IMAGE=$(IMAGE_DIR)/rootfs $(GO) test -run '^$$' -bench . -benchtime 2x -timeout 30m ./e2e/image/
 
+# Every fuzz target for FUZZTIME each (10s in make test); longer on demand:
+# make fuzz FUZZTIME=10m KEEP=1 (KEEP copies new inputs into testdata/fuzz; keep a few dozen a target).
+FUZZTIME ?= 10s
 fuzz:
-	$(GO) test ./spec -run '^$$' -fuzz FuzzParseCluster -fuzztime 30s
-	$(GO) test ./spec -run '^$$' -fuzz FuzzParseNodePayload -fuzztime 30s
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 demo: deps etcd build
 	$(GO) run ./e2e/demo -bin $(BIN)
