@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/etcdboot/etcdboot/internal/lifecycle"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -61,12 +61,7 @@ func Serve(ctx context.Context, cfg ServerConfig, status io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	fmt.Fprintf(status, "serving zone %s on %s (udp+tcp), %d update key(s)\n", cfg.Origin, srv.Addr(), len(cfg.TSIGKeys))
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return lifecycle.Run(ctx, srv, func() {
+		fmt.Fprintf(status, "serving zone %s on %s (udp+tcp), %d update key(s)\n", cfg.Origin, srv.Addr(), len(cfg.TSIGKeys))
+	}, nil, nil)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/etcdboot/etcdboot/internal/lifecycle"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -52,18 +53,9 @@ type Server struct {
 	// queries wait on the disk.
 	updateMu sync.Mutex
 
-	lifeMu   sync.Mutex
-	udp, tcp *dns.Server
-	addr     string
-	served   chan error // one result per dns.Server once it stops serving
-	state    int        // stateNew, stateRunning, stateStopped
+	// life starts the UDP and TCP dns.Servers once and stops them once.
+	life lifecycle.Lifecycle
 }
-
-const (
-	stateNew = iota
-	stateRunning
-	stateStopped
-)
 
 // ErrServerClosed is returned by Start after Shutdown and by a second Shutdown.
 var ErrServerClosed = errors.New("dns server closed")
@@ -112,6 +104,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		log:  log.With("zone", z.Origin()),
 		keys: keys,
 		zone: z,
+		life: lifecycle.Lifecycle{Name: "dns server", Closed: ErrServerClosed, Ended: []error{net.ErrClosed}},
 	}, nil
 }
 
@@ -124,69 +117,61 @@ func (s *Server) Zone() *Zone {
 
 // Addr returns the address the server listens on for both UDP and TCP, e.g.
 // "127.0.0.1:40053"; empty before Start.
-func (s *Server) Addr() string {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.life.Addr() }
 
 // Start listens on cfg.Listen over UDP and TCP (the same port, also when the
 // port is 0) and serves in the background until Shutdown.
 func (s *Server) Start() error {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	switch s.state {
-	case stateRunning:
-		return errors.New("dns server: already started")
-	case stateStopped:
-		return ErrServerClosed
+	if err := s.life.Start(s.listen); err != nil {
+		return err
 	}
+	s.log.Info("dns server listening", "addr", s.Addr(), "serial", s.Zone().Serial(), "keys", len(s.keys))
+	return nil
+}
+
+// listen binds the UDP and TCP sockets and returns a dns.Server on each.
+func (s *Server) listen() (lifecycle.Serving, error) {
 	pc, ln, err := listenUDPAndTCP(s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("dns server: %w", err)
+		return lifecycle.Serving{}, fmt.Errorf("dns server: %w", err)
 	}
 	handler := dns.HandlerFunc(s.serveDNS)
-	started := make(chan struct{}, 2)
-	notify := func() { started <- struct{}{} }
-	s.udp = &dns.Server{
-		PacketConn:        pc,
-		Handler:           handler,
-		UDPSize:           receiveUDPSize,
-		TsigProvider:      s.keys, // always set: without a provider signatures go unchecked
-		MsgAcceptFunc:     acceptMsg,
-		NotifyStartedFunc: notify,
+	udp := &dns.Server{
+		PacketConn:    pc,
+		Handler:       handler,
+		UDPSize:       receiveUDPSize,
+		TsigProvider:  s.keys, // always set: without a provider signatures go unchecked
+		MsgAcceptFunc: acceptMsg,
 	}
-	s.tcp = &dns.Server{
-		Listener:          ln,
-		Handler:           handler,
-		TsigProvider:      s.keys,
-		MsgAcceptFunc:     acceptMsg,
-		NotifyStartedFunc: notify,
-		ReadTimeout:       tcpReadTimeout,
+	tcp := &dns.Server{
+		Listener:      ln,
+		Handler:       handler,
+		TsigProvider:  s.keys,
+		MsgAcceptFunc: acceptMsg,
+		ReadTimeout:   tcpReadTimeout,
 	}
-	s.served = make(chan error, 2)
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		go func() { s.served <- srv.ActivateAndServe() }()
-	}
-	for range 2 {
-		select {
-		case <-started:
-		case err := <-s.served:
-			// One side failed to start: stop the other and report.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_ = s.udp.ShutdownContext(ctx)
-			_ = s.tcp.ShutdownContext(ctx)
-			pc.Close()
-			ln.Close()
-			s.state = stateStopped
-			return fmt.Errorf("dns server: serve %s: %w", s.cfg.Listen, err)
+	serve := func(srv *dns.Server) lifecycle.Loop {
+		return func(started func()) error {
+			srv.NotifyStartedFunc = started
+			return srv.ActivateAndServe()
 		}
 	}
-	s.addr = pc.LocalAddr().String()
-	s.state = stateRunning
-	s.log.Info("dns server listening", "addr", s.addr, "serial", s.Zone().Serial(), "keys", len(s.keys))
-	return nil
+	return lifecycle.Serving{
+		Addr:  pc.LocalAddr().String(),
+		Loops: []lifecycle.Loop{serve(udp), serve(tcp)},
+		Stop: func(ctx context.Context) error {
+			var errs []error
+			for _, srv := range []*dns.Server{udp, tcp} {
+				if err := srv.ShutdownContext(ctx); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			// A server that never started leaves its socket open.
+			pc.Close()
+			ln.Close()
+			return errors.Join(errs...)
+		},
+	}, nil
 }
 
 // listenUDPAndTCP binds UDP and TCP on the same address. With port 0 the UDP
@@ -220,36 +205,11 @@ func listenUDPAndTCP(addr string) (net.PacketConn, net.Listener, error) {
 // Shutdown stops listening and waits, up to ctx, for queries and updates in
 // flight to finish. An update being persisted completes first.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	switch s.state {
-	case stateNew:
-		s.state = stateStopped
-		return nil
-	case stateStopped:
-		return ErrServerClosed
+	if err := s.life.Stop(ctx); err != nil {
+		return err
 	}
-	s.state = stateStopped
-	var errs []error
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		if err := srv.ShutdownContext(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for range 2 {
-		select {
-		case err := <-s.served:
-			if err != nil && !errors.Is(err, net.ErrClosed) {
-				errs = append(errs, err)
-			}
-		case <-ctx.Done():
-			errs = append(errs, ctx.Err())
-			return fmt.Errorf("dns server %s: shutdown: %w", s.addr, errors.Join(errs...))
-		}
-	}
-	s.log.Info("dns server stopped", "addr", s.addr)
-	if len(errs) > 0 {
-		return fmt.Errorf("dns server %s: shutdown: %w", s.addr, errors.Join(errs...))
+	if addr := s.Addr(); addr != "" {
+		s.log.Info("dns server stopped", "addr", addr)
 	}
 	return nil
 }

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/spf13/cobra"
 
 	"github.com/etcdboot/etcdboot/discovery"
+	"github.com/etcdboot/etcdboot/internal/lifecycle"
 )
 
 func newDNSCommand(g *globalFlags) *cobra.Command {
@@ -32,7 +29,7 @@ written back to the zone file atomically, so a restart loses nothing.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, _, stop := lifecycle.Signals(cmd.Context(), false)
 			defer stop()
 			return discovery.Serve(ctx, full, cmd.OutOrStdout())
 		},

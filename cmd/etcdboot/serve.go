@@ -1,12 +1,9 @@
 package main
 
 import (
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/spf13/cobra"
 
+	"github.com/etcdboot/etcdboot/internal/lifecycle"
 	"github.com/etcdboot/etcdboot/operate/pxe"
 )
 
@@ -35,11 +32,8 @@ SIGHUP re-arms every node. The tree is re-read when it changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = g.logger
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, hup, stop := lifecycle.Signals(cmd.Context(), true)
 			defer stop()
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 			return pxe.Run(ctx, cfg, hup, cmd.OutOrStdout())
 		},
 	}

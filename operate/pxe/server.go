@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/etcdboot/etcdboot/internal/lifecycle"
 )
 
 // Config configures a payload server. Zero fields take DefaultConfig's
@@ -91,20 +93,11 @@ type Server struct {
 	// baseURL is set by Start before serving begins and not changed after.
 	baseURL string
 
-	lifeMu  sync.Mutex
-	state   int
-	http    *http.Server
-	addr    string
-	served  chan error
-	stop    chan struct{}
+	// life starts the http.Server and the tree watcher once and stops them
+	// once.
+	life    lifecycle.Lifecycle
 	watchWG sync.WaitGroup
 }
-
-const (
-	stateNew = iota
-	stateRunning
-	stateStopped
-)
 
 // New checks cfg, loads the tree, the groups file and the fetch counters,
 // and (with TLS) makes sure the server's certificate exists. It does not
@@ -134,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:   cfg,
 		log:   log,
 		store: Store{Dir: cfg.Dir, GroupsFile: cfg.GroupsFile, FetchLimit: cfg.FetchLimit},
+		life:  lifecycle.Lifecycle{Name: "payload server", Closed: ErrServerClosed, Ended: []error{http.ErrServerClosed}},
 	}
 	var err error
 	if s.budget, err = loadBudget(filepath.Join(cfg.Dir, stateFile)); err != nil {
@@ -226,51 +220,56 @@ func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
 
 // Addr returns the address the server listens on, e.g. "127.0.0.1:40080";
 // empty before Start.
-func (s *Server) Addr() string {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.life.Addr() }
 
 // BaseURL returns the URL machines are told to fetch from; empty before
 // Start when Config.BaseURL is empty.
 func (s *Server) BaseURL() string {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	if s.baseURL == "" {
+	if s.cfg.BaseURL != "" {
 		return s.cfg.BaseURL
 	}
-	return s.baseURL
+	if addr := s.Addr(); addr != "" {
+		return s.scheme() + "://" + addr
+	}
+	return ""
+}
+
+func (s *Server) scheme() string {
+	if s.tls != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // Start listens on Config.Listen and serves in the background until
 // Shutdown; it also starts polling the tree for changes.
 func (s *Server) Start() error {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	switch s.state {
-	case stateRunning:
-		return errors.New("payload server: already started")
-	case stateStopped:
-		return ErrServerClosed
+	if err := s.life.Start(s.listen); err != nil {
+		return err
 	}
+	snap := s.Snapshot()
+	s.log.Info("payload server listening", "addr", s.Addr(), "base_url", s.baseURL, "tls", s.tls != nil,
+		"nodes", len(snap.nodes), "machines", len(snap.machines), "fetch_limit", s.cfg.FetchLimit)
+	return nil
+}
+
+// listen binds the TCP socket, sets the base URL and starts the watcher; it
+// returns the http.Server's serve loop, and a stop that ends the watcher
+// first, then the requests in flight, closing their connections past ctx.
+func (s *Server) listen() (lifecycle.Serving, error) {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("payload server: listen: %w", err)
+		return lifecycle.Serving{}, fmt.Errorf("payload server: listen: %w", err)
 	}
-	s.addr = ln.Addr().String()
+	addr := ln.Addr().String()
 	s.baseURL = s.cfg.BaseURL
 	if s.baseURL == "" {
-		scheme := "http"
-		if s.tls != nil {
-			scheme = "https"
-		}
-		s.baseURL = scheme + "://" + s.addr
+		s.baseURL = s.scheme() + "://" + addr
 	}
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}
-	s.http = &http.Server{
+	srv := &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -279,46 +278,38 @@ func (s *Server) Start() error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.served = make(chan error, 1)
-	go func() { s.served <- s.http.Serve(ln) }()
-	s.stop = make(chan struct{})
+	stop := make(chan struct{})
 	if s.cfg.ReloadInterval > 0 {
 		s.watchWG.Add(1)
-		go s.watch(s.stop, s.cfg.ReloadInterval)
+		go s.watch(stop, s.cfg.ReloadInterval)
 	}
-	s.state = stateRunning
-	snap := s.Snapshot()
-	s.log.Info("payload server listening", "addr", s.addr, "base_url", s.baseURL, "tls", s.tls != nil,
-		"nodes", len(snap.nodes), "machines", len(snap.machines), "fetch_limit", s.cfg.FetchLimit)
-	return nil
+	return lifecycle.Serving{
+		Addr: addr,
+		Loops: []lifecycle.Loop{func(started func()) error {
+			started()
+			return srv.Serve(ln)
+		}},
+		Stop: func(ctx context.Context) error {
+			close(stop)
+			s.watchWG.Wait()
+			err := srv.Shutdown(ctx)
+			if err != nil {
+				_ = srv.Close()
+			}
+			return err
+		},
+	}, nil
 }
 
 // Shutdown stops polling and listening and waits, up to ctx, for requests in
 // flight to finish; past ctx it closes their connections.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.lifeMu.Lock()
-	defer s.lifeMu.Unlock()
-	switch s.state {
-	case stateNew:
-		s.state = stateStopped
-		return nil
-	case stateStopped:
-		return ErrServerClosed
+	if err := s.life.Stop(ctx); err != nil {
+		return err
 	}
-	s.state = stateStopped
-	close(s.stop)
-	s.watchWG.Wait()
-	err := s.http.Shutdown(ctx)
-	if err != nil {
-		_ = s.http.Close()
+	if addr := s.Addr(); addr != "" {
+		s.log.Info("payload server stopped", "addr", addr)
 	}
-	if serveErr := <-s.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		err = errors.Join(err, serveErr)
-	}
-	if err != nil {
-		return fmt.Errorf("payload server %s: shutdown: %w", s.addr, err)
-	}
-	s.log.Info("payload server stopped", "addr", s.addr)
 	return nil
 }
 
@@ -422,25 +413,17 @@ func Run(ctx context.Context, cfg Config, rearm <-chan os.Signal, status io.Writ
 	if err != nil {
 		return err
 	}
-	if err := s.Start(); err != nil {
-		return err
+	started := func() {
+		snap := s.Snapshot()
+		fmt.Fprintf(status, "serving %d machines (%d nodes) from %s on %s; point iPXE at %s/boot.ipxe\n",
+			len(snap.machines), len(snap.nodes), s.cfg.Dir, s.Addr(), s.BaseURL())
 	}
-	snap := s.Snapshot()
-	fmt.Fprintf(status, "serving %d machines (%d nodes) from %s on %s; point iPXE at %s/boot.ipxe\n",
-		len(snap.machines), len(snap.nodes), s.cfg.Dir, s.Addr(), s.BaseURL())
-	for {
-		select {
-		case <-ctx.Done():
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return s.Shutdown(shutdownCtx)
-		case <-rearm:
-			if err := s.RearmAll(); err != nil {
-				s.log.Error("re-arm failed", "err", err)
-			}
-			if err := s.Reload(); err != nil {
-				s.log.Error("reload failed; still serving the previous snapshot", "err", err)
-			}
+	return lifecycle.Run(ctx, s, started, rearm, func() {
+		if err := s.RearmAll(); err != nil {
+			s.log.Error("re-arm failed", "err", err)
 		}
-	}
+		if err := s.Reload(); err != nil {
+			s.log.Error("reload failed; still serving the previous snapshot", "err", err)
+		}
+	})
 }
