@@ -97,3 +97,12 @@ func list(formats []Format) string {
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
+
+// TableAndJSON are the writers of a result v that prints as a table or as
+// JSON, with the package's own functions for each.
+func TableAndJSON[T any](v T, table, json func(io.Writer, T) error) Writers {
+	return Writers{
+		FormatTable: func(w io.Writer) error { return table(w, v) },
+		FormatJSON:  func(w io.Writer) error { return json(w, v) },
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -125,5 +126,19 @@ func TestBytesMatchesEtcdctl(t *testing.T) {
 		if got := Bytes(tt.n); got != tt.want {
 			t.Errorf("Bytes(%d) = %q, want %q", tt.n, got, tt.want)
 		}
+	}
+}
+
+func TestTableAndJSONWriteTheResult(t *testing.T) {
+	table := func(w io.Writer, n int) error { return Table{Header: []string{"N"}, Rows: [][]string{{strconv.Itoa(n)}}}.Render(w) }
+	json := func(w io.Writer, n int) error { return JSON(w, n) }
+	ws := TableAndJSON(42, table, json)
+	var b bytes.Buffer
+	if err := ws.Write(&b, FormatJSON); err != nil || b.String() != "42\n" {
+		t.Errorf("json: %v, %q", err, b.String())
+	}
+	b.Reset()
+	if err := ws.Write(&b, FormatTable); err != nil || !strings.Contains(b.String(), "| 42 |") {
+		t.Errorf("table: %v, %q", err, b.String())
 	}
 }

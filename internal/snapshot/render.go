@@ -27,26 +27,17 @@ func (info Info) Table() render.Table {
 
 // WriteTable writes info's Table.
 func WriteTable(w io.Writer, info Info) error {
-	if err := info.Table().Render(w); err != nil {
-		return fmt.Errorf("write snapshot status table: %w", err)
-	}
-	return nil
+	return info.Table().Render(w)
 }
 
 // WriteJSON writes info as indented JSON with etcdutl's field names.
 func WriteJSON(w io.Writer, info Info) error {
-	if err := render.JSON(w, info); err != nil {
-		return fmt.Errorf("write snapshot status: %w", err)
-	}
-	return nil
+	return render.JSON(w, info)
 }
 
 // Writers are the -w formats snapshot save and status offer for info.
 func (info Info) Writers() render.Writers {
-	return render.Writers{
-		render.FormatTable: func(w io.Writer) error { return WriteTable(w, info) },
-		render.FormatJSON:  func(w io.Writer) error { return WriteJSON(w, info) },
-	}
+	return render.TableAndJSON(info, WriteTable, WriteJSON)
 }
 
 // humanBytes is render.Bytes, for the progress line.

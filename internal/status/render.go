@@ -1,7 +1,6 @@
 package status
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -29,10 +28,7 @@ func (r Report) Table() render.Table {
 
 // WriteTable writes r's Table.
 func WriteTable(w io.Writer, r Report) error {
-	if err := r.Table().Render(w); err != nil {
-		return fmt.Errorf("write status table: %w", err)
-	}
-	return nil
+	return r.Table().Render(w)
 }
 
 func tableRow(e EndpointStatus) []string {
@@ -68,16 +64,10 @@ func WriteJSON(w io.Writer, r Report) error {
 	if r.Members == nil {
 		r.Members = []Member{}
 	}
-	if err := render.JSON(w, r); err != nil {
-		return fmt.Errorf("write status: %w", err)
-	}
-	return nil
+	return render.JSON(w, r)
 }
 
 // Writers are the -w formats status offers for r.
 func (r Report) Writers() render.Writers {
-	return render.Writers{
-		render.FormatTable: func(w io.Writer) error { return WriteTable(w, r) },
-		render.FormatJSON:  func(w io.Writer) error { return WriteJSON(w, r) },
-	}
+	return render.TableAndJSON(r, WriteTable, WriteJSON)
 }

@@ -39,10 +39,7 @@ func writeFinding(b *strings.Builder, f Finding) {
 
 // WriteJSON writes r as indented JSON.
 func WriteJSON(w io.Writer, r Report) error {
-	if err := render.JSON(w, r); err != nil {
-		return fmt.Errorf("write audit: %w", err)
-	}
-	return nil
+	return render.JSON(w, r)
 }
 
 // Writers are the -w formats audit offers for r; table is text, which is

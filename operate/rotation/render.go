@@ -82,18 +82,12 @@ func WriteJSON(w io.Writer, r Report) error {
 	if r.Certificates == nil {
 		r.Certificates = []Certificate{}
 	}
-	if err := render.JSON(w, r); err != nil {
-		return fmt.Errorf("write certificates: %w", err)
-	}
-	return nil
+	return render.JSON(w, r)
 }
 
 // Writers are the -w formats certs check offers for r.
 func (r Report) Writers() render.Writers {
-	return render.Writers{
-		render.FormatTable: func(w io.Writer) error { return WriteTable(w, r) },
-		render.FormatJSON:  func(w io.Writer) error { return WriteJSON(w, r) },
-	}
+	return render.TableAndJSON(r, WriteTable, WriteJSON)
 }
 
 // rotationHeader is WriteRotation's header row.
