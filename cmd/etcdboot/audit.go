@@ -35,9 +35,7 @@ remediation under each FAIL and WARN, and exits 2 when any item fails.`,
 		return writeOut(cmd, out, rep.Writers(), rep.Failed())
 	}
 	f := cmd.Flags()
-	f.StringVarP(&specPath, "file", "f", "", "cluster spec (YAML)")
-	f.StringVarP(&opts.OutDir, "out", "o", "out", "the generator's output directory")
+	addSpecFlags(cmd, &specPath, &opts.OutDir, "the generator's output directory")
 	f.StringVar(&opts.KubeCAFile, "kube-ca", "", "the Kubernetes cluster CA, to check that etcd's CA is not it (CIS 2.7)")
-	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

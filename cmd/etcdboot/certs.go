@@ -87,9 +87,7 @@ well, use etcdboot generate --rotate.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.SpecPath, "file", "f", "", "cluster spec (YAML)")
-	f.StringVarP(&opts.OutDir, "out", "o", "out", "the generator's output directory")
+	addSpecFlags(cmd, &opts.SpecPath, &opts.OutDir, "the generator's output directory")
 	addRemapFlag(f, &opts.Remaps, "the --remap FROM=TO options the output was generated with")
-	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

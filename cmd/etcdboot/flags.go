@@ -75,3 +75,12 @@ func (r *remapFlag) String() string {
 
 // Type is pflag's name for a repeatable string flag, as --remap was.
 func (r *remapFlag) Type() string { return "stringArray" }
+
+// addSpecFlags adds the required -f, the cluster spec, and -o, the
+// generator's output directory, which outUsage describes for the command.
+func addSpecFlags(cmd *cobra.Command, specPath, outDir *string, outUsage string) {
+	f := cmd.Flags()
+	f.StringVarP(specPath, "file", "f", "", "cluster spec (YAML)")
+	f.StringVarP(outDir, "out", "o", "out", outUsage)
+	_ = cmd.MarkFlagRequired("file")
+}

@@ -45,14 +45,12 @@ Rerunning keeps the CA and every key that is still right; --rotate replaces them
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.SpecPath, "file", "f", "", "cluster spec (YAML)")
-	f.StringVarP(&opts.OutDir, "out", "o", "out", "output directory")
+	addSpecFlags(cmd, &opts.SpecPath, &opts.OutDir, "output directory")
 	f.BoolVar(&opts.Rotate, "rotate", false, "issue a new CA and new keys instead of keeping existing ones")
 	addRemapFlag(f, &opts.Remaps, "move addresses FROM=TO between same-size subnets, e.g. 192.168.2.0/24=10.123.0.0/24")
 	f.BoolVar(&createToken, "create-discovery-token", false, "etcd discovery: also create the token on the discovery cluster (as etcdboot discovery new)")
 	f.StringVar(&tokenTLS.CAFile, "discovery-cacert", "", "CA bundle of the discovery cluster")
 	f.StringVar(&tokenTLS.CertFile, "discovery-cert", "", "client certificate for the discovery cluster")
 	f.StringVar(&tokenTLS.KeyFile, "discovery-key", "", "client key for the discovery cluster")
-	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

@@ -61,11 +61,9 @@ Afterwards put the new token in the cluster spec (token: ...), so that later
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Snapshot, "snapshot", "", "snapshot file (from etcdboot snapshot save or etcdctl snapshot save)")
-	f.StringVarP(&opts.SpecPath, "file", "f", "", "cluster spec (YAML)")
-	f.StringVarP(&opts.OutDir, "out", "o", "out", "output directory (the one generate wrote: its PKI is kept)")
+	addSpecFlags(cmd, &opts.SpecPath, &opts.OutDir, "output directory (the one generate wrote: its PKI is kept)")
 	f.StringVar(&opts.NodeSnapshotPath, "node-snapshot-path", generate.DefaultNodeSnapshotPath, "where the snapshot will be on every node")
 	addRemapFlag(f, &opts.Remaps, "move addresses FROM=TO between same-size subnets, as in generate")
 	_ = cmd.MarkFlagRequired("snapshot")
-	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
