@@ -54,6 +54,20 @@ func BinDir(tb testing.TB, names ...string) string {
 	return dir
 }
 
+// Versions is the etcd release matrix `make etcd` builds, each into
+// bin/etcd-<version>/ (ETCD_VERSIONS in the Makefile).
+var Versions = []string{"v3.5.27", "v3.6.16", "v3.7.3"}
+
+// VersionBinary is name (etcd, etcdctl, etcdutl) of one release of the
+// matrix, from bin/etcd-<version>/; "" is the default release in bin/.
+func VersionBinary(tb testing.TB, version, name string) string {
+	tb.Helper()
+	if version == "" {
+		return Binary(tb, name)
+	}
+	return Binary(tb, filepath.Join("etcd-"+version, name))
+}
+
 // moduleRoot walks up from the test's directory to the go.mod.
 func moduleRoot(tb testing.TB) string {
 	tb.Helper()
@@ -125,6 +139,9 @@ type Member struct {
 	// InitialCluster is --initial-cluster; default this member alone. A
 	// restored data dir ignores it.
 	InitialCluster string
+	// Version picks the etcd release from the matrix (e.g. "v3.5.27");
+	// empty is the default bin/etcd.
+	Version string
 }
 
 // Etcd is a running member.
@@ -181,7 +198,7 @@ func start(tb testing.TB, m Member) *Etcd {
 	if m.IP == "" {
 		m.IP = "127.0.0.1"
 	}
-	bin := Binary(tb, "etcd")
+	bin := VersionBinary(tb, m.Version, "etcd")
 	pki := m.PKIDir
 	e := &Etcd{
 		Endpoint: fmt.Sprintf("https://%s:%d", m.IP, FreePort(tb)),

@@ -1,0 +1,130 @@
+package upgrade
+
+import (
+	"context"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/internal/etcdtest"
+)
+
+func testPKI(t *testing.T) string {
+	t.Helper()
+	out := t.TempDir()
+	if _, err := generate.Run(generate.Options{SpecPath: etcdtest.ThreeNodeSpec(t), OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(out, "pki")
+}
+
+// TestObserveEachReleaseOfTheMatrix runs every etcd release `make etcd`
+// builds: its --version, a member of it as Decide sees it, and the version
+// its data dir records once stopped.
+func TestObserveEachReleaseOfTheMatrix(t *testing.T) {
+	pki := testPKI(t)
+	for _, release := range etcdtest.Versions {
+		t.Run(release, func(t *testing.T) {
+			want := MustParse(release)
+			got, err := BinaryVersion(context.Background(), etcdtest.VersionBinary(t, release, "etcd"))
+			if err != nil || got != want {
+				t.Fatalf("BinaryVersion = %v, %v; want %v", got, err, want)
+			}
+			data := filepath.Join(t.TempDir(), "data")
+			if v, err := DataVersion(data); err != nil || !v.IsZero() {
+				t.Fatalf("DataVersion of an empty dir = %v, %v", v, err)
+			}
+			e := etcdtest.Start(t, etcdtest.Member{PKIDir: pki, DataDir: data, Version: release})
+			cli := e.Client(t)
+			defer cli.Close()
+			tlsConf, err := e.TLS.ClientConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c *Cluster
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				c, err = ObserveCluster(ctx, cli, tlsConf)
+				cancel()
+				if err == nil && !c.Version.IsZero() || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Members) != 1 || c.Members[0].Server != want || !c.Members[0].Healthy || c.Members[0].Learner {
+				t.Errorf("members %+v, want one healthy voter on %v", c.Members, want)
+			}
+			if c.Version.Minor != want.Minor || len(c.Alarms) != 0 || !c.Downgrade.IsZero() {
+				t.Errorf("cluster %+v: want version %s, no alarm, no downgrade", c, want.MinorString())
+			}
+			e.Stop()
+			dv, err := DataVersion(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dv.Minor != want.Minor {
+				t.Errorf("DataVersion = %v, want %s", dv, want.MinorString())
+			}
+		})
+	}
+}
+
+// TestDecideOnRealDataDirs: a data dir written by 3.5.27 is refused by
+// 3.7.3 (a skipped minor) and taken by 3.6.16, which then serves its keys.
+func TestDecideOnRealDataDirs(t *testing.T) {
+	pki := testPKI(t)
+	data := filepath.Join(t.TempDir(), "data")
+	old := etcdtest.Start(t, etcdtest.Member{PKIDir: pki, DataDir: data, Version: "v3.5.27"})
+	cli := old.Client(t)
+	etcdtest.PutKeys(t, cli, 100, 16)
+	cli.Close()
+	old.Stop()
+	dv, err := DataVersion(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		release string
+		want    Action
+		reason  string
+	}{
+		{"v3.7.3", ActionRefuse, "roll an image with etcd 3.6 first"},
+		{"v3.6.16", ActionStart, "no member answering"},
+	} {
+		bin, err := BinaryVersion(context.Background(), etcdtest.VersionBinary(t, tt.release, "etcd"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := Decide(Observed{Binary: bin, Data: dv, LastRun: MustParse("3.5.27")})
+		if d.Action != tt.want || !strings.Contains(d.Reason, tt.reason) {
+			t.Errorf("%s over a 3.5 data dir: %s (%s), want %s (%q)", tt.release, d.Action, d.Reason, tt.want, tt.reason)
+		}
+	}
+	u, err := url.Parse(old.PeerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgraded := etcdtest.Start(t, etcdtest.Member{PKIDir: pki, DataDir: data, Version: "v3.6.16", PeerPort: port})
+	cli = upgraded.Client(t)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/etcdtest/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 100 {
+		t.Fatalf("after the upgrade: %v keys, %v; want 100", resp, err)
+	}
+}
