@@ -130,7 +130,9 @@ func TestBytesMatchesEtcdctl(t *testing.T) {
 }
 
 func TestTableAndJSONWriteTheResult(t *testing.T) {
-	table := func(w io.Writer, n int) error { return Table{Header: []string{"N"}, Rows: [][]string{{strconv.Itoa(n)}}}.Render(w) }
+	table := func(w io.Writer, n int) error {
+		return Table{Header: []string{"N"}, Rows: [][]string{{strconv.Itoa(n)}}}.Render(w)
+	}
 	json := func(w io.Writer, n int) error { return JSON(w, n) }
 	ws := TableAndJSON(42, table, json)
 	var b bytes.Buffer
