@@ -1,6 +1,8 @@
 package discovery
 
 import (
+	"context"
+	"log/slog"
 	"slices"
 
 	"github.com/miekg/dns"
@@ -19,14 +21,18 @@ func (s *Server) query(req *dns.Msg, overTCP bool, sig *dns.TSIG) *dns.Msg {
 		resp.SetEdns0(advertisedUDPSize, false)
 		return resp
 	}
-	resp := answerQuery(s.Zone(), req)
-	q := req.Question[0]
-	s.log.Debug("query", "name", q.Name, "type", dns.Type(q.Qtype), "rcode", dns.RcodeToString[resp.Rcode], "answers", len(resp.Answer), "tcp", overTCP)
+	resp, wireLen := answer(s.Zone(), req)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		// Checked first: the arguments would cost allocations on every query.
+		q := req.Question[0]
+		s.log.Debug("query", "name", q.Name, "type", dns.Type(q.Qtype), "rcode", dns.RcodeToString[resp.Rcode], "answers", len(resp.Answer), "tcp", overTCP)
+	}
 
 	size := dns.MinMsgSize
 	if opt != nil {
 		resp.SetEdns0(advertisedUDPSize, false)
 		size = max(size, min(int(opt.UDPSize()), advertisedUDPSize))
+		wireLen += optLen
 	}
 	if overTCP {
 		size = dns.MaxMsgSize
@@ -36,52 +42,132 @@ func (s *Server) query(req *dns.Msg, overTCP bool, sig *dns.TSIG) *dns.Msg {
 		// fixed fields and a MAC of up to 64 bytes.
 		size -= len(sig.Hdr.Name) + len(sig.Algorithm) + 4 + 10 + 16 + 64
 	}
-	fitResponse(resp, size)
+	if wireLen == 0 || wireLen > size {
+		fitResponse(resp, size)
+	}
 	return resp
 }
+
+// optLen is the wire length of the OPT record SetEdns0 adds: root owner,
+// type, class, TTL and an empty RDATA.
+const optLen = 1 + 2 + 2 + 4 + 2
 
 // answerQuery answers req from z, without regard to message size: the
 // authoritative answer (AA) for names in the zone, REFUSED for the rest.
 func answerQuery(z *Zone, req *dns.Msg) *dns.Msg {
+	resp, _ := answer(z, req)
+	return resp
+}
+
+// answer is answerQuery that also returns the response's packed length
+// (without EDNS0 or TSIG) when the zone knows it in advance, else 0. Every
+// record set a query may ask for is prepared when the zone is built (see
+// prepareAnswers), so the common query costs one map lookup and the reply.
+func answer(z *Zone, req *dns.Msg) (*dns.Msg, int) {
 	resp := new(dns.Msg).SetReply(req)
 	resp.Compress = true
 	q := req.Question[0]
-	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY || !z.Contains(q.Name) {
+	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+		resp.Rcode = dns.RcodeRefused
+		return resp, 0
+	}
+	name := dns.CanonicalName(q.Name)
+	if p, ok := z.answers[answerKey{name, q.Qtype}]; ok {
+		resp.Authoritative = true
+		resp.Answer, resp.Extra = p.answer, p.extra
+		if name != q.Name {
+			// The question's case differs from the owners': compression may
+			// save less than prepared for, so the length is measured.
+			return resp, 0
+		}
+		return resp, p.wireLen
+	}
+	if !z.Contains(q.Name) {
 		// Not ours, and the server does not recurse.
 		resp.Rcode = dns.RcodeRefused
-		return resp
+		return resp, 0
 	}
 	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
 		// Zone transfers are not offered: the zone file is the copy to share.
 		resp.Rcode = dns.RcodeRefused
-		return resp
+		return resp, 0
 	}
 	resp.Authoritative = true
-	name := dns.CanonicalName(q.Name)
-	answer := z.rrset(name, q.Qtype)
-	if len(answer) == 0 && q.Qtype != dns.TypeCNAME {
-		answer = z.rrset(name, dns.TypeCNAME)
+	rrs := z.rrset(name, q.Qtype)
+	if len(rrs) == 0 && q.Qtype != dns.TypeCNAME {
+		rrs = z.rrset(name, dns.TypeCNAME)
 	}
 	switch {
-	case len(answer) > 0:
-		resp.Answer = answer
-		resp.Extra = additional(z, answer)
+	case len(rrs) > 0:
+		resp.Answer = rrs
+		resp.Extra = additional(z, rrs)
 	case z.Exists(name):
 		// NODATA: the name exists, the type does not (RFC 2308 section 2.2).
-		resp.Ns = []dns.RR{negativeSOA(z)}
+		resp.Ns = z.negative
 	default:
 		resp.Rcode = dns.RcodeNameError
-		resp.Ns = []dns.RR{negativeSOA(z)}
+		resp.Ns = z.negative
 	}
-	return resp
+	return resp, 0
 }
 
-// negativeSOA is the SOA for a negative answer; its TTL is the lesser of the
-// SOA's TTL and minimum (RFC 2308 section 3).
-func negativeSOA(z *Zone) dns.RR {
-	soa := z.SOA()
-	soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
-	return soa
+// answerKey names a prepared answer: an owner (canonical) and a query type.
+type answerKey struct {
+	name  string
+	qtype uint16
+}
+
+// preparedAnswer is the answer and additional section for one answerKey.
+// Its slices are shared by every response and clipped, so that appending
+// (SetEdns0, SetTsig) copies them instead of writing into them.
+type preparedAnswer struct {
+	answer, extra []dns.RR
+	// wireLen is the packed length of the compressed response to a query
+	// for the key's name as owned (lower case), without EDNS0 or TSIG.
+	wireLen int
+}
+
+// prepareAnswers fills z.answers with every (name, type) the zone owns and
+// (name, ANY), and z.negative with the authority section of negative
+// answers. It runs once per Zone: an update builds a new Zone and with it
+// new answers, so the query path takes no lock and builds nothing.
+func (z *Zone) prepareAnswers() {
+	z.answers = make(map[answerKey]*preparedAnswer)
+	for name, rrs := range z.nodes {
+		types := []uint16{dns.TypeANY}
+		for _, rr := range rrs {
+			if t := rr.Header().Rrtype; !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+		for _, t := range types {
+			var set []dns.RR
+			if t == dns.TypeANY {
+				set = rrs
+			} else {
+				for _, rr := range rrs {
+					if rr.Header().Rrtype == t {
+						set = append(set, rr)
+					}
+				}
+			}
+			p := &preparedAnswer{answer: slices.Clip(set)}
+			z.answers[answerKey{name, t}] = p
+		}
+	}
+	// additional reads the answers just prepared for A and AAAA.
+	for k, p := range z.answers {
+		p.extra = slices.Clip(additional(z, p.answer))
+		m := new(dns.Msg).SetQuestion(k.name, k.qtype)
+		m.Response, m.Authoritative, m.Compress = true, true, true
+		m.Answer, m.Extra = p.answer, p.extra
+		p.wireLen = m.Len()
+	}
+	if z.soa != nil {
+		soa := dns.Copy(z.soa).(*dns.SOA)
+		soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+		z.negative = []dns.RR{soa}
+	}
 }
 
 // additional returns the in-zone addresses of the names the answer points

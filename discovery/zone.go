@@ -27,6 +27,10 @@ type Zone struct {
 	// enclosers are names that own no record but have names below them
 	// (empty non-terminals such as _tcp.<origin>): they exist (RFC 8020).
 	enclosers map[string]bool
+	// answers holds the answer to every query for a record set the zone
+	// owns; negative is the authority section of NXDOMAIN and NODATA.
+	answers  map[answerKey]*preparedAnswer
+	negative []dns.RR
 }
 
 // ZoneOptions are the zone-level records WriteZone adds around the etcd
@@ -251,6 +255,7 @@ func (z *Zone) finish() {
 	if soa := z.rrset(z.origin, dns.TypeSOA); len(soa) > 0 {
 		z.soa = soa[0].(*dns.SOA)
 	}
+	z.prepareAnswers()
 }
 
 // Origin returns the zone's apex, lower case with a trailing dot.
@@ -304,6 +309,12 @@ func (z *Zone) rrset(name string, qtype uint16) []dns.RR {
 	rrs := z.nodes[name]
 	if qtype == dns.TypeANY {
 		return rrs
+	}
+	if z.answers != nil {
+		if p := z.answers[answerKey{name, qtype}]; p != nil {
+			return p.answer
+		}
+		return nil
 	}
 	var out []dns.RR
 	for _, rr := range rrs {
