@@ -14,8 +14,10 @@ var Zombie35 = Version{3, 5, 26}
 
 // Member is what the cluster reports of one member.
 type Member struct {
-	Name    string
-	Server  Version // its etcd's version (Maintenance Status); zero if it did not answer
+	Name   string
+	Server Version // its etcd's version (Maintenance Status); zero if it did not answer
+	// Storage is its backend's storage version (etcd 3.6+ reports it).
+	Storage Version
 	Learner bool
 	Healthy bool
 }
@@ -30,6 +32,8 @@ type Cluster struct {
 	Downgrade Version
 	// Alarms lists raised alarms (NOSPACE, CORRUPT).
 	Alarms []string
+	// Leader is the leader's name; empty when no member named one.
+	Leader string
 }
 
 // Observed is everything Decide needs.

@@ -103,6 +103,9 @@ func ObserveCluster(ctx context.Context, cli *clientv3.Client, tlsConf *tls.Conf
 		return nil, fmt.Errorf("member list: %w", err)
 	}
 	c := &Cluster{Members: make([]Member, len(list.Members))}
+	// Each goroutine writes only its member's slots.
+	leaders := make([]uint64, len(list.Members))
+	downgrades := make([]Version, len(list.Members))
 	var wg sync.WaitGroup
 	for i, m := range list.Members {
 		c.Members[i] = Member{Name: m.Name, Learner: m.IsLearner}
@@ -121,15 +124,31 @@ func ObserveCluster(ctx context.Context, cli *clientv3.Client, tlsConf *tls.Conf
 			if v, err := ParseVersion(st.Version); err == nil {
 				c.Members[i].Server = v
 			}
+			if v, err := ParseVersion(st.StorageVersion); err == nil {
+				c.Members[i].Storage = v
+			}
+			leaders[i] = st.Leader
 			c.Members[i].Healthy = len(st.Errors) == 0
 			if di := st.DowngradeInfo; di != nil && di.GetEnabled() {
 				if t, err := ParseVersion(di.GetTargetVersion()); err == nil {
-					c.Downgrade = t // the same on every member
+					downgrades[i] = t
 				}
 			}
 		}(i, m.ClientURLs[0])
 	}
 	wg.Wait()
+	for _, t := range downgrades {
+		if !t.IsZero() {
+			c.Downgrade = t // the same on every member that reports it
+		}
+	}
+	for _, id := range leaders {
+		for _, m := range list.Members {
+			if id != 0 && m.ID == id {
+				c.Leader = m.Name
+			}
+		}
+	}
 	alarms, err := cli.AlarmList(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("alarm list: %w", err)
