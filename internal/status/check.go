@@ -3,8 +3,11 @@ package status
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,7 +63,9 @@ type probe struct {
 	members []*pb.Member
 	// answered is true when any question got an answer from etcd itself.
 	answered bool
-	errs     []error
+	// clusterVersion is what the endpoint's /version says the cluster runs.
+	clusterVersion string
+	errs           []error
 }
 
 func (p *probe) fail(err error) { p.errs = append(p.errs, err) }
@@ -95,6 +100,9 @@ func probeEndpoint(parent context.Context, ep string, tlsConf *tls.Config, timeo
 	if ctx.Err() == nil {
 		p.askMembers(ctx, cli, diag)
 	}
+	if p.answered && ctx.Err() == nil {
+		p.clusterVersion = askClusterVersion(ctx, ep, tlsConf)
+	}
 	if ctx.Err() != nil {
 		p.status.Took = time.Since(start)
 		return p
@@ -115,6 +123,7 @@ func (p *probe) askStatus(ctx context.Context, cli *clientv3.Client, diag *connD
 	p.memberID = st.Header.MemberId
 	p.status.ID = memberIDString(st.Header.MemberId)
 	p.status.Version = st.Version
+	p.status.StorageVersion = st.StorageVersion
 	p.status.DBSize = st.DbSize
 	p.status.DBSizeInUse = st.DbSizeInUse
 	p.status.IsLeader = st.Leader != 0 && st.Leader == st.Header.MemberId
@@ -234,10 +243,38 @@ func assemble(probes []probe) (Report, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", s.Endpoint, errors.Join(p.errs...)))
 		}
 	}
+	for i, p := range probes {
+		if p.clusterVersion != "" && (r.ClusterVersion == "" || i == chosen) {
+			r.ClusterVersion = p.clusterVersion
+		}
+	}
 	if !answered {
 		return r, fmt.Errorf("check cluster status: %w (%d tried): %w", ErrNoAnswer, len(probes), errors.Join(errs...))
 	}
 	return r, nil
+}
+
+// askClusterVersion reads the cluster version from the endpoint's /version
+// (etcd serves it beside gRPC on the client port); "" when it does not say.
+func askClusterVersion(ctx context.Context, endpoint string, tlsConf *tls.Config) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+"/version", nil)
+	if err != nil {
+		return ""
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Cluster string `json:"etcdcluster"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&v) != nil || v.Cluster == "not_decided" {
+		return ""
+	}
+	return v.Cluster
 }
 
 func memberName(members []*pb.Member, id uint64) string {

@@ -30,6 +30,9 @@ func TestCheckReportsEveryMemberOfAHealthyCluster(t *testing.T) {
 	if len(r.Endpoints) != 3 {
 		t.Fatalf("%d endpoints reported, want 3", len(r.Endpoints))
 	}
+	if r.ClusterVersion != "3.6.0" {
+		t.Errorf("cluster version %q, want 3.6.0", r.ClusterVersion)
+	}
 	leaders := 0
 	ids := map[string]bool{}
 	for i, e := range r.Endpoints {
@@ -47,8 +50,8 @@ func TestCheckReportsEveryMemberOfAHealthyCluster(t *testing.T) {
 			t.Errorf("%s: ID %q is empty or repeated", e.Endpoint, e.ID)
 		}
 		ids[e.ID] = true
-		if e.Version != "3.6.16" {
-			t.Errorf("%s: version %q, want 3.6.16", e.Endpoint, e.Version)
+		if e.Version != "3.6.16" || e.StorageVersion != "3.6.0" {
+			t.Errorf("%s: version %q, storage %q; want 3.6.16 and 3.6.0", e.Endpoint, e.Version, e.StorageVersion)
 		}
 		if e.DBSize <= 0 || e.DBSizeInUse <= 0 || e.DBSizeInUse > e.DBSize {
 			t.Errorf("%s: db size %d, in use %d; want 0 < in use <= size", e.Endpoint, e.DBSize, e.DBSizeInUse)

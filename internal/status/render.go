@@ -1,6 +1,7 @@
 package status
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 
 // tableHeader is Table's header row.
 var tableHeader = []string{
-	"ENDPOINT", "HEALTH", "TOOK", "ID", "NAME", "VERSION", "DB SIZE",
+	"ENDPOINT", "HEALTH", "TOOK", "ID", "NAME", "VERSION", "STORAGE", "DB SIZE",
 	"LEADER", "LEARNER", "RAFT TERM", "RAFT INDEX", "ERROR",
 }
 
@@ -26,9 +27,16 @@ func (r Report) Table() render.Table {
 	return render.Table{Header: tableHeader, Rows: rows}
 }
 
-// WriteTable writes r's Table.
+// WriteTable writes r's Table and, when known, the cluster version under it.
 func WriteTable(w io.Writer, r Report) error {
-	return r.Table().Render(w)
+	if err := r.Table().Render(w); err != nil {
+		return err
+	}
+	if r.ClusterVersion == "" {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "cluster version %s\n", r.ClusterVersion)
+	return err
 }
 
 func tableRow(e EndpointStatus) []string {
@@ -41,12 +49,13 @@ func tableRow(e EndpointStatus) []string {
 	}
 	row := []string{e.Endpoint, strconv.FormatBool(e.Healthy), e.Took.Round(time.Microsecond).String()}
 	if e.ID == "" {
-		return append(row, "", "", "", "", "", "", "", "", errText)
+		return append(row, "", "", "", "", "", "", "", "", "", errText)
 	}
 	return append(row,
 		e.ID,
 		e.Name,
 		e.Version,
+		e.StorageVersion,
 		render.Bytes(e.DBSize),
 		strconv.FormatBool(e.IsLeader),
 		strconv.FormatBool(e.IsLearner),

@@ -22,7 +22,7 @@ func sampleReport() Report {
 		Endpoints: []EndpointStatus{
 			{
 				Endpoint: "https://192.168.2.51:2379", Healthy: true, Took: 4812345 * time.Nanosecond,
-				ID: "8e9e05c52164694d", Name: "etcd1", Version: "3.6.16", DBSize: 20480, DBSizeInUse: 16384,
+				ID: "8e9e05c52164694d", Name: "etcd1", Version: "3.6.16", StorageVersion: "3.6.0", DBSize: 20480, DBSizeInUse: 16384,
 				IsLeader: true, RaftTerm: 2, RaftIndex: 1234, RaftAppliedIndex: 1234,
 			},
 			{
@@ -31,7 +31,7 @@ func sampleReport() Report {
 			},
 			{
 				Endpoint: "https://192.168.2.53:2379", Healthy: false, Took: 12 * time.Millisecond,
-				Error: "active alarms: NOSPACE on member 2a1b", ID: "2a1b", Name: "etcd3", Version: "3.6.16",
+				Error: "active alarms: NOSPACE on member 2a1b", ID: "2a1b", Name: "etcd3", Version: "3.6.16", StorageVersion: "3.6.0",
 				DBSize: 2_147_483_648, DBSizeInUse: 2_000_000_000, RaftTerm: 2, RaftIndex: 1234, RaftAppliedIndex: 1230,
 				Errors: []string{"memberID:2a1b alarm:NOSPACE"},
 			},
@@ -41,6 +41,7 @@ func sampleReport() Report {
 			{ID: "91bc3c398fb3c146", Name: "etcd2", PeerURLs: []string{"https://192.168.2.52:2380"}, ClientURLs: []string{"https://192.168.2.52:2379"}},
 			{ID: "2a1b", Name: "etcd3", PeerURLs: []string{"https://192.168.2.53:2380"}, ClientURLs: []string{"https://192.168.2.53:2379"}, IsLearner: true},
 		},
+		ClusterVersion: "3.6.0",
 	}
 }
 
@@ -68,7 +69,11 @@ func TestWriteTableDrawsAlignedBoxWithEveryColumn(t *testing.T) {
 	}
 	golden(t, "table.golden", b.Bytes())
 
-	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	table, clusterLine, _ := strings.Cut(b.String(), "cluster version ")
+	if clusterLine != "3.6.0\n" {
+		t.Errorf("under the table %q, want the cluster version 3.6.0", clusterLine)
+	}
+	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
 	if len(lines) != 3+3+1 { // rule, header, rule, 3 rows, rule
 		t.Fatalf("%d lines, want 7:\n%s", len(lines), b.String())
 	}
@@ -90,10 +95,10 @@ func TestWriteTableDrawsAlignedBoxWithEveryColumn(t *testing.T) {
 	// Every column, and in each row the values etcdctl would show; the
 	// endpoint that never answered has empty status cells, not zeroes.
 	want := [][]string{
-		{"ENDPOINT", "HEALTH", "TOOK", "ID", "NAME", "VERSION", "DB SIZE", "LEADER", "LEARNER", "RAFT TERM", "RAFT INDEX", "ERROR"},
-		{"https://192.168.2.51:2379", "true", "4.812ms", "8e9e05c52164694d", "etcd1", "3.6.16", "20 kB", "true", "false", "2", "1234", ""},
-		{"https://192.168.2.52:2379", "false", "5s", "", "", "", "", "", "", "", "", "status: no answer within 5s: dial tcp 192.168.2.52:2379: connect: connection refused"},
-		{"https://192.168.2.53:2379", "false", "12ms", "2a1b", "etcd3", "3.6.16", "2.1 GB", "false", "false", "2", "1234", "active alarms: NOSPACE on member 2a1b; memberID:2a1b alarm:NOSPACE"},
+		{"ENDPOINT", "HEALTH", "TOOK", "ID", "NAME", "VERSION", "STORAGE", "DB SIZE", "LEADER", "LEARNER", "RAFT TERM", "RAFT INDEX", "ERROR"},
+		{"https://192.168.2.51:2379", "true", "4.812ms", "8e9e05c52164694d", "etcd1", "3.6.16", "3.6.0", "20 kB", "true", "false", "2", "1234", ""},
+		{"https://192.168.2.52:2379", "false", "5s", "", "", "", "", "", "", "", "", "", "status: no answer within 5s: dial tcp 192.168.2.52:2379: connect: connection refused"},
+		{"https://192.168.2.53:2379", "false", "12ms", "2a1b", "etcd3", "3.6.16", "3.6.0", "2.1 GB", "false", "false", "2", "1234", "active alarms: NOSPACE on member 2a1b; memberID:2a1b alarm:NOSPACE"},
 	}
 	for i, line := range []string{lines[1], lines[3], lines[4], lines[5]} {
 		if got := cells(line); !reflect.DeepEqual(got, want[i]) {

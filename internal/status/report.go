@@ -46,6 +46,9 @@ type EndpointStatus struct {
 	Name string `json:"name"`
 	// Version is the etcd server version, e.g. "3.6.16".
 	Version string `json:"version"`
+	// StorageVersion is the version of the member's backend schema, e.g.
+	// "3.6.0"; etcd 3.5 reports none.
+	StorageVersion string `json:"storageVersion,omitempty"`
 	// DBSize is the backend database's size in bytes; DBSizeInUse the part
 	// of it in use (the rest is reclaimed by defragmentation).
 	DBSize      int64 `json:"dbSize"`
@@ -84,6 +87,10 @@ type Report struct {
 	// Members is the leader's member list, or that of the first endpoint
 	// that gave one when no leader answered.
 	Members []Member `json:"members"`
+	// ClusterVersion is the version the whole cluster runs at (the lowest
+	// minor of its members, etcd's /version "etcdcluster"), e.g. "3.6.0";
+	// empty when no member said.
+	ClusterVersion string `json:"clusterVersion,omitempty"`
 }
 
 // Healthy reports whether every endpoint is healthy; a report without
