@@ -1,18 +1,26 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/etcdboot/etcdboot/internal/atomicfile"
 	"github.com/etcdboot/etcdboot/internal/status"
@@ -41,10 +49,12 @@ type SaveOptions struct {
 const probeTimeout = 5 * time.Second
 
 // Save streams a snapshot from one member into a temporary file beside
-// Output, fsyncs it, checks it with Status (whole database, etcd's appended
-// sha256, bbolt's consistency check) and only then renames it to Output, so
-// a failed or interrupted save never replaces a good file. It writes
-// Output.sha256 last and returns the snapshot's Info.
+// Output, hashing it on the way (etcd's appended sha256 and the file's own
+// digest, in one pass), then checks the database in a child process
+// (bbolt's consistency check, as Status does) while the file is fsynced, and
+// only then renames it to Output, so a failed or interrupted save never
+// replaces a good file. It writes Output.sha256 last and returns the
+// snapshot's Info.
 func Save(ctx context.Context, opts SaveOptions) (Info, error) {
 	if opts.Output == "" {
 		return Info{}, errors.New("save snapshot: no output file given")
@@ -59,13 +69,9 @@ func Save(ctx context.Context, opts SaveOptions) (Info, error) {
 			return Info{}, fmt.Errorf("save snapshot: %w", err)
 		}
 	}
-	endpoint, err := pickEndpoint(ctx, opts.Endpoints, opts.TLS)
+	cli, endpoint, err := connect(ctx, opts.Endpoints, opts.TLS, tlsConf)
 	if err != nil {
 		return Info{}, fmt.Errorf("save snapshot: %w", err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, TLS: tlsConf, DialTimeout: probeTimeout, Logger: zap.NewNop()})
-	if err != nil {
-		return Info{}, fmt.Errorf("save snapshot from %s: %w", endpoint, err)
 	}
 	defer cli.Close()
 
@@ -81,10 +87,11 @@ func Save(ctx context.Context, opts SaveOptions) (Info, error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := receive(ctx, cli, endpoint, tmp, opts.Progress); err != nil {
+	digest, err := receive(ctx, cli, endpoint, tmp, opts.Progress)
+	if err != nil {
 		return Info{}, fmt.Errorf("save snapshot from %s: %w", endpoint, err)
 	}
-	info, err := Status(tmp.Name())
+	info, err := checkReceived(tmp, digest)
 	if err != nil {
 		return Info{}, fmt.Errorf("the snapshot %s sent does not verify, nothing was replaced: %w", endpoint, err)
 	}
@@ -100,32 +107,145 @@ func Save(ctx context.Context, opts SaveOptions) (Info, error) {
 	return info, nil
 }
 
-// receive copies the snapshot stream into f and fsyncs it.
-func receive(ctx context.Context, cli *clientv3.Client, endpoint string, f *os.File, progressTo io.Writer) error {
-	resp, err := cli.SnapshotWithVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("request snapshot: %w", err)
+// connect returns a client of the member to snapshot. A single endpoint is
+// asked its status on the connection the snapshot then streams over (etcdctl
+// opens one connection too); only when it does not answer, or when there are
+// several endpoints to choose from, does pickEndpoint ask as `etcdboot
+// status` does.
+func connect(ctx context.Context, endpoints []string, files tlsfiles.Files, tlsConf *tls.Config) (*clientv3.Client, string, error) {
+	newClient := func(endpoint string) (*clientv3.Client, error) {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, TLS: tlsConf, DialTimeout: probeTimeout, Logger: zap.NewNop()})
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", endpoint, err)
+		}
+		return cli, nil
 	}
-	defer resp.Snapshot.Close()
-	var src io.Reader = resp.Snapshot
+	if len(endpoints) == 1 {
+		if cli, err := newClient(endpoints[0]); err == nil {
+			sctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			_, err = cli.Status(sctx, endpoints[0])
+			cancel()
+			if err == nil {
+				return cli, endpoints[0], nil
+			}
+			cli.Close()
+		}
+	}
+	endpoint, err := pickEndpoint(ctx, endpoints, files)
+	if err != nil {
+		return nil, "", err
+	}
+	cli, err := newClient(endpoint)
+	return cli, endpoint, err
+}
+
+// receive writes the snapshot stream into f as it arrives, each message's
+// bytes straight from gRPC (no pipe between, as the client library's
+// Snapshot puts), and hashes them on the way.
+func receive(ctx context.Context, cli *clientv3.Client, endpoint string, f *os.File, progressTo io.Writer) (*streamDigest, error) {
+	stream, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Snapshot(ctx, &pb.SnapshotRequest{}, grpc.MaxCallRecvMsgSize(math.MaxInt32))
+	if err != nil {
+		return nil, fmt.Errorf("request snapshot: %w", err)
+	}
 	var p *progress
 	if isTerminal(progressTo) {
-		p = &progress{w: progressTo, r: src, from: endpoint, start: time.Now()}
-		src = p
+		p = &progress{w: progressTo, from: endpoint, start: time.Now()}
 	}
-	if _, err := io.Copy(f, src); err != nil {
-		return fmt.Errorf("receive snapshot: %w", err)
+	digest := newStreamDigest()
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("receive snapshot: %w", err)
+		}
+		if _, err := f.Write(resp.Blob); err != nil {
+			return nil, fmt.Errorf("receive snapshot: %w", err)
+		}
+		digest.Write(resp.Blob)
+		if p != nil {
+			p.add(len(resp.Blob))
+		}
 	}
 	if p != nil {
 		p.finish()
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.Name(), err)
+	return digest, nil
+}
+
+// checkReceived checks what receive wrote: the sha256 etcd appended must be
+// that of the database before it, and the database must pass the check
+// Status runs, in a child process (a damaged page panics bbolt), meanwhile
+// f is fsynced and closed.
+func checkReceived(f *os.File, digest *streamDigest) (Info, error) {
+	path := f.Name()
+	var syncErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if syncErr = f.Sync(); syncErr != nil {
+			syncErr = fmt.Errorf("sync %s: %w", path, syncErr)
+			return
+		}
+		if syncErr = f.Close(); syncErr != nil {
+			syncErr = fmt.Errorf("close %s: %w", path, syncErr)
+		}
+	})
+	defer wg.Wait()
+	info := Info{Path: path}
+	sum, err := digest.verify(path)
+	if err != nil {
+		return info, err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", f.Name(), err)
+	info.SHA256 = sum
+	st, err := dbStatus(path)
+	if err != nil {
+		return info, &IntegrityError{Path: path, Kind: ErrCorrupt, Problem: oneLine(err.Error())}
 	}
-	return nil
+	info.Hash, info.Revision, info.TotalKeys, info.TotalSize, info.Version = st.Hash, st.Revision, st.TotalKey, st.TotalSize, st.Version
+	wg.Wait()
+	return info, syncErr
+}
+
+// streamDigest hashes a snapshot stream as it passes, in one pass: the
+// database (every byte but the last hashSize, which are held back) and then,
+// from the same state, the whole file.
+type streamDigest struct {
+	h    hash.Hash
+	tail [hashSize]byte
+	n    int // bytes held in tail
+}
+
+func newStreamDigest() *streamDigest { return &streamDigest{h: sha256.New()} }
+
+// Write hashes p, holding back the last hashSize bytes seen so far.
+func (d *streamDigest) Write(p []byte) {
+	if len(p) >= hashSize {
+		d.h.Write(d.tail[:d.n])
+		d.h.Write(p[:len(p)-hashSize])
+		d.n = copy(d.tail[:], p[len(p)-hashSize:])
+		return
+	}
+	if over := d.n + len(p) - hashSize; over > 0 {
+		d.h.Write(d.tail[:over])
+		d.n = copy(d.tail[:], d.tail[over:d.n])
+	}
+	d.n += copy(d.tail[d.n:], p)
+}
+
+// verify checks that the held-back bytes are the sha256 of the bytes before
+// them, as etcd appends it to every snapshot it streams, and returns the
+// hex sha256 of the whole stream.
+func (d *streamDigest) verify(path string) (string, error) {
+	if d.n < hashSize {
+		return "", &IntegrityError{Path: path, Kind: ErrTruncated, Problem: "the stream ended before the sha256 etcd appends to every snapshot"}
+	}
+	if want := d.h.Sum(nil); !bytes.Equal(d.tail[:], want) {
+		return "", &IntegrityError{Path: path, Kind: ErrCorrupt,
+			Problem: fmt.Sprintf("the sha256 of its database is %x, but etcd appended %x when it took the snapshot", want, d.tail[:])}
+	}
+	d.h.Write(d.tail[:])
+	return hex.EncodeToString(d.h.Sum(nil)), nil
 }
 
 // pickEndpoint chooses the member to snapshot. One endpoint is taken as
@@ -166,20 +286,17 @@ func writeChecksumFile(path, sum string) error {
 // rewritten in place at most four times a second.
 type progress struct {
 	w           io.Writer
-	r           io.Reader
 	from        string
 	n           int64
 	start, last time.Time
 }
 
-func (p *progress) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
+func (p *progress) add(n int) {
 	p.n += int64(n)
 	if now := time.Now(); now.Sub(p.last) >= 250*time.Millisecond {
 		p.last = now
 		p.print("")
 	}
-	return n, err
 }
 
 func (p *progress) finish() { p.print("\n") }
