@@ -58,6 +58,10 @@ type Options struct {
 	// New then adds no nodes: call AddNode per instance.
 	GroupSize int
 	Seeds     []int
+	// EtcdVersion is the etcd release of the matrix every node runs, e.g.
+	// "v3.5.27" (Bin/etcd-v3.5.27/etcd) and the spec's etcd.version; empty
+	// is the default Bin/etcd. A node's own EtcdVersion overrides it.
+	EtcdVersion string
 }
 
 // Cluster is a generated cluster with one node per member in a lab.
@@ -83,6 +87,9 @@ type Node struct {
 	// started is when the current agent started; older journal records
 	// belong to an earlier run.
 	started time.Time
+	// EtcdVersion is the release this node's agent runs (an image's etcd);
+	// empty is the cluster's Options.EtcdVersion.
+	EtcdVersion string
 }
 
 // New writes and generates the spec, adds a lab host per member and places
@@ -191,6 +198,9 @@ func (c *Cluster) spec() spec.Cluster {
 		Discovery:  spec.Discovery{Mode: o.Discovery},
 		Firewall:   spec.Firewall{ClientCIDRs: []string{o.ClientCIDR}, MonitoringCIDRs: []string{o.ClientCIDR}},
 	}
+	if o.EtcdVersion != "" {
+		s.Etcd.Version = strings.TrimPrefix(o.EtcdVersion, "v")
+	}
 	if d := o.DNS; d != nil {
 		s.Discovery.DNS = &spec.DNSDiscovery{Domain: d.Domain, Server: d.Server, Nameserver: d.Nameserver, Register: d.Register}
 	}
@@ -274,8 +284,21 @@ func (n *Node) AgentArgv(extra ...string) []string {
 	bin := n.c.Opts.Bin
 	argv := []string{filepath.Join(bin, "etcdboot-agent"), "up", "--exec", "--log-level", "info",
 		"--payload", n.PayloadPath(), "--root", n.Root, "--state-dir", n.StateDir(),
-		"--etcd-binary", filepath.Join(bin, "etcd"), "--health-timeout", "90s"}
+		"--etcd-binary", n.EtcdBinary(), "--health-timeout", "90s"}
 	return append(argv, extra...)
+}
+
+// EtcdBinary is the etcd the node's agent starts: its release of the
+// matrix, bin/etcd-<version>/etcd, or the default bin/etcd.
+func (n *Node) EtcdBinary() string {
+	v := n.EtcdVersion
+	if v == "" {
+		v = n.c.Opts.EtcdVersion
+	}
+	if v == "" {
+		return filepath.Join(n.c.Opts.Bin, "etcd")
+	}
+	return filepath.Join(n.c.Opts.Bin, "etcd-"+v, "etcd")
 }
 
 // StartAgent starts the node's agent in its namespace.
