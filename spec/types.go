@@ -238,6 +238,12 @@ type Backup struct {
 	// TestRestore restores the newest snapshot into a scratch directory
 	// after each round and checks its revision and key count.
 	TestRestore bool `yaml:"testRestore,omitempty"`
+	// Target is the object store each verified snapshot is uploaded to, as
+	// a URL: s3://bucket/prefix?region=...&endpoint=... (AWS or any
+	// S3-compatible store), gs://bucket/prefix, azblob://container/prefix
+	// or file:///path. Credentials come from the cloud's own chain
+	// (instance role, environment, workload identity), never from here.
+	Target string `yaml:"target,omitempty"`
 }
 
 // Restore asks the agent to rebuild its member from a snapshot.

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -56,7 +57,38 @@ func (c *checker) backup(b Backup, members []Member, autoscaling bool, dataDir s
 			c.errorf(p, "%q is not an absolute path; the command runs without a shell or PATH search, write e.g. /usr/local/bin/upload-snapshot", arg)
 		}
 	}
+	if b.Target != "" {
+		c.backupTarget(b.Target)
+	}
 	if b.UploadTimeout.Std() < time.Second {
 		c.errorf("backup.uploadTimeout", "%v is shorter than a second; give the upload time, e.g. 15m", b.UploadTimeout)
+	}
+}
+
+// BackupTargetSchemes are the object stores backup.target may name.
+var BackupTargetSchemes = []string{"s3", "gs", "azblob", "file"}
+
+// backupTarget checks the form of a target URL; whether the bucket exists
+// and the credentials work is found on the node.
+func (c *checker) backupTarget(target string) {
+	u, err := url.Parse(target)
+	switch {
+	case err != nil:
+		c.errorf("backup.target", "%q is not a URL (%v); write e.g. s3://my-bucket/etcd?region=eu-west-1", target, err)
+	case !slices.Contains(BackupTargetSchemes, u.Scheme):
+		c.errorf("backup.target", "%q: scheme %q is not an object store etcdboot writes to; use one of %s, e.g. s3://my-bucket/etcd?region=eu-west-1", target, u.Scheme, strings.Join(BackupTargetSchemes, ", "))
+	case u.Scheme == "file" && (u.Host != "" || !strings.HasPrefix(u.Path, "/")):
+		c.errorf("backup.target", "%q: a file target is an absolute path with three slashes, e.g. file:///var/backups/etcd", target)
+	case u.Scheme != "file" && u.Host == "":
+		c.errorf("backup.target", "%q names no bucket; write %s://BUCKET/PREFIX", target, u.Scheme)
+	case u.User != nil:
+		c.errorf("backup.target", "%q carries credentials; remove them: the node uses its cloud's credential chain (instance role, environment, workload identity)", target)
+	}
+	for _, secret := range []string{"secret", "password", "access_key", "accesskey", "token", "sig"} {
+		for k := range u.Query() {
+			if strings.Contains(strings.ToLower(k), secret) {
+				c.errorf("backup.target", "%q has the query parameter %q, which looks like a credential; payloads must not carry secrets: use the cloud's credential chain", target, k)
+			}
+		}
 	}
 }
