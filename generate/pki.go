@@ -35,6 +35,11 @@ func (g *generator) keySpec() pki.KeySpec {
 // the client certificates and, for an autoscaling group, the intermediate.
 func (g *generator) pki() error {
 	dir, key, expiry := g.pkiDir(), g.keySpec(), g.c.PKI.Expiry.Std()
+	// The keys to make are generated ahead on every core; certificates are
+	// still issued one by one in this order, so only the keys differ
+	// between runs.
+	dir.Keys = pki.NewKeyPool(key, dir.NewKeysNeeded(g.opts.Rotate, g.pkiNames()...))
+	defer dir.Keys.Close()
 	ca, err := dir.EnsureCA("etcd", key, expiry, g.opts.Rotate)
 	if err != nil {
 		return err
@@ -87,6 +92,21 @@ func (g *generator) pki() error {
 		g.record("pki/issuer.crt", "pki/issuer.key")
 	}
 	return nil
+}
+
+// pkiNames are the names of every certificate pki ensures, in its order.
+func (g *generator) pkiNames() []string {
+	names := []string{"ca"}
+	for _, m := range g.c.Members {
+		names = append(names, m.Name+"-server", m.Name+"-peer")
+	}
+	for _, req := range pki.ClientRequests(g.keySpec(), g.c.PKI.Expiry.Std()) {
+		names = append(names, req.CommonName)
+	}
+	if g.c.Autoscaling != nil {
+		names = append(names, "issuer")
+	}
+	return names
 }
 
 // srvNames are the extra DNS SANs DNS discovery needs: etcd checks that a

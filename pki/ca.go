@@ -45,6 +45,11 @@ type Authority struct {
 // a zero expiry spec.DefaultCertExpiry. Its signing policy is the manual
 // procedure's ca-config.json: profile "etcd" with the given expiry.
 func NewRootCA(commonName string, key KeySpec, expiry time.Duration) (*Authority, error) {
+	return newRootCA(commonName, key, expiry, nil)
+}
+
+// newRootCA is NewRootCA taking its key from keys when it has one.
+func newRootCA(commonName string, key KeySpec, expiry time.Duration, keys *KeyPool) (*Authority, error) {
 	key = key.orDefault()
 	if commonName == "" {
 		return nil, errors.New("new root CA: common name is empty; the manual procedure uses \"etcd\"")
@@ -58,11 +63,23 @@ func NewRootCA(commonName string, key KeySpec, expiry time.Duration) (*Authority
 	if expiry < 0 {
 		return nil, fmt.Errorf("new root CA %q: expiry %s is negative", commonName, expiry)
 	}
-	certPEM, _, keyPEM, err := initca.New(&csr.CertificateRequest{
+	req := &csr.CertificateRequest{
 		CN:         commonName,
 		KeyRequest: key.cfssl(),
 		CA:         &csr.CAConfig{Expiry: expiry.String()},
-	})
+	}
+	var certPEM, keyPEM []byte
+	var err error
+	if pooled, pooledPEM, ok, perr := keys.take(key); ok {
+		if perr != nil {
+			return nil, fmt.Errorf("new root CA %q: %w", commonName, perr)
+		}
+		// initca.New with a key made ahead: the same CSR and signing.
+		certPEM, _, err = initca.NewFromSigner(req, pooled)
+		keyPEM = pooledPEM
+	} else {
+		certPEM, _, keyPEM, err = initca.New(req)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("new root CA %q: cfssl initca: %w", commonName, err)
 	}

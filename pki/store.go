@@ -36,6 +36,9 @@ const caName = "ca"
 // intermediates) and <name>.key; the root CA is ca.crt and ca.key.
 type Dir struct {
 	Path string
+	// Keys, when set, supplies the new keys (see KeyPool); nil makes each
+	// when it is needed.
+	Keys *KeyPool
 }
 
 // CertPath returns the path of <name>.crt in d.
@@ -76,7 +79,7 @@ func (d Dir) EnsureCA(cn string, key KeySpec, expiry time.Duration, rotate bool)
 			return nil, fmt.Errorf("%s exists but %s is missing; restore it, or pass --rotate to make a new CA (every certificate is then reissued)", present, missing)
 		}
 	}
-	a, err := NewRootCA(cn, key, expiry)
+	a, err := newRootCA(cn, key, expiry, d.Keys)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +123,16 @@ func (d Dir) EnsureCert(a *Authority, name string, req Request, rotate bool) (Ke
 			return kp, nil
 		}
 	}
-	kp, err := a.Issue(req)
-	if err != nil {
+	var kp KeyPair
+	if _, keyPEM, ok, err := d.Keys.take(norm.Key); ok {
+		if err != nil {
+			return KeyPair{}, fmt.Errorf("%s: %w", d.CertPath(name), err)
+		}
+		kp, err = a.IssueWithKey(req, keyPEM)
+		if err != nil {
+			return KeyPair{}, err
+		}
+	} else if kp, err = a.Issue(req); err != nil {
 		return KeyPair{}, err
 	}
 	if err := d.write(name, kp.CertPEM, kp.KeyPEM, true); err != nil {
@@ -165,8 +176,16 @@ func (d Dir) EnsureIntermediate(root *Authority, name string, req IntermediateRe
 			return inter, nil
 		}
 	}
-	inter, err := root.NewIntermediate(req)
-	if err != nil {
+	var inter *Authority
+	if key, keyPEM, ok, err := d.Keys.take(norm.Key); ok {
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.CertPath(name), err)
+		}
+		inter, err = root.newIntermediateWithKey(req, key, keyPEM)
+		if err != nil {
+			return nil, err
+		}
+	} else if inter, err = root.NewIntermediate(req); err != nil {
 		return nil, err
 	}
 	if err := d.write(name, append(inter.CertPEM(), root.chainPEM...), inter.keyPEM, true); err != nil {
