@@ -1,17 +1,16 @@
 package bootstrap
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
 )
@@ -33,16 +32,6 @@ import (
 // Any instance that finds a healthy cluster answering joins it as a learner
 // under a cluster-wide lock, so joins never race.
 
-// ErrNoAddressInSubnets means the host has no address in the group's subnets.
-var ErrNoAddressInSubnets = errors.New("no host address lies in autoscaling.subnets")
-
-// NameFor is the member name an instance with ip gets: prefix + the address
-// with '.' and ':' turned into '-' (etcd-10-0-1-7). It is stable across
-// reboots and never random.
-func NameFor(prefix string, ip netip.Addr) string {
-	return prefix + strings.NewReplacer(".", "-", ":", "-").Replace(ip.String())
-}
-
 // HostAddrs lists the host's unicast addresses.
 func HostAddrs() ([]netip.Addr, error) {
 	addrs, err := net.InterfaceAddrs()
@@ -58,26 +47,6 @@ func HostAddrs() ([]netip.Addr, error) {
 	return out, nil
 }
 
-// GroupIdentity picks this instance's address (the first host address inside
-// the subnets) and derives its member name and FQDN.
-func GroupIdentity(as *spec.Autoscaling, hostAddrs []netip.Addr) (spec.Member, error) {
-	var subnets []netip.Prefix
-	for _, s := range as.Subnets {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return spec.Member{}, fmt.Errorf("autoscaling.subnets: %q is not a CIDR", s)
-		}
-		subnets = append(subnets, p)
-	}
-	for _, ip := range hostAddrs {
-		if slices.ContainsFunc(subnets, func(p netip.Prefix) bool { return p.Contains(ip) }) {
-			name := NameFor(as.NamePrefix, ip)
-			return spec.Member{Name: name, IPs: []string{ip.String()}, FQDN: name + "." + as.Domain}, nil
-		}
-	}
-	return spec.Member{}, fmt.Errorf("%w: host has %v, subnets are %v; launch the instance in the group's subnets", ErrNoAddressInSubnets, hostAddrs, as.Subnets)
-}
-
 // SeedMembers are the members an autoscaling group's seeds form.
 func SeedMembers(as *spec.Autoscaling) []spec.Member {
 	var out []spec.Member
@@ -86,7 +55,7 @@ func SeedMembers(as *spec.Autoscaling) []spec.Member {
 			break
 		}
 		if ip, err := netip.ParseAddr(s); err == nil {
-			out = append(out, spec.Member{Name: NameFor(as.NamePrefix, ip), IPs: []string{ip.String()}})
+			out = append(out, spec.Member{Name: etcdconfig.NameFor(as.NamePrefix, ip), IPs: []string{ip.String()}})
 		}
 	}
 	return out
@@ -95,8 +64,8 @@ func SeedMembers(as *spec.Autoscaling) []spec.Member {
 // mintCertificates issues this instance's server and peer certificates with
 // the group's member-issuing intermediate, keeping valid ones across reboots.
 // The intermediate's name constraints are checked before anything is written.
-func (a *Agent) mintCertificates() error {
-	t := a.payload.TLS
+func (a *Agent) mintCertificates(nd node) error {
+	t := nd.payload.TLS
 	certPEM, err := os.ReadFile(a.path(t.IssuerCertFile))
 	if err != nil {
 		return fmt.Errorf("tls.issuerCertFile: %w", err)
@@ -109,14 +78,14 @@ func (a *Agent) mintCertificates() error {
 	if err != nil {
 		return fmt.Errorf("tls.issuerCertFile: %w", err)
 	}
-	n := a.payload.Node
+	n := nd.payload.Node
 	var ips []net.IP
 	for _, s := range n.IPs {
 		ips = append(ips, net.ParseIP(s))
 	}
 	// Under name constraints every DNS name must lie in the group's domain,
 	// so the certificate names the FQDN, not the bare member name.
-	server, peer := pki.MemberRequests(n.FQDN, "", ips, []string{a.payload.Autoscaling.Domain}, pki.DefaultKeySpec(), time.Until(issuer.Certificate().NotAfter))
+	server, peer := pki.MemberRequests(n.FQDN, "", ips, []string{nd.payload.Autoscaling.Domain}, pki.DefaultKeySpec(), time.Until(issuer.Certificate().NotAfter))
 	for _, c := range []struct {
 		file string
 		req  pki.Request

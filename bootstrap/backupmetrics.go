@@ -73,8 +73,8 @@ func (a *Agent) syncBackupMetrics(f *backupFollower) {
 
 // followBackups exports the backup state file's rounds every WatchInterval
 // until ctx ends; without a backup section it returns at once.
-func (a *Agent) followBackups(ctx context.Context) {
-	if a.payload.Backup == nil {
+func (a *Agent) followBackups(ctx context.Context, n node) {
+	if n.payload.Backup == nil {
 		return
 	}
 	var f backupFollower

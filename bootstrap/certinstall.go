@@ -60,8 +60,7 @@ func (a *Agent) InstallCertificates(delivered map[string][]byte) ([]InstalledCer
 	}
 	// The installed certificates are not checked first: they may have
 	// expired, which is why new ones are being installed.
-	a.payload = p
-	if err := a.checkDeliveredPayload(delivered[spec.DefaultPayloadPath]); err != nil {
+	if err := checkDeliveredPayload(p, delivered[spec.DefaultPayloadPath]); err != nil {
 		return nil, fmt.Errorf("install certificates: %w", err)
 	}
 	caPath := a.path(p.TLS.CAFile)
@@ -83,7 +82,7 @@ func (a *Agent) InstallCertificates(delivered map[string][]byte) ([]InstalledCer
 		res             InstalledCert
 	}
 	var todo []pending
-	for _, c := range a.memberCerts() {
+	for _, c := range memberCerts(p) {
 		certPEM, keyPEM := delivered[c.cert], delivered[c.key]
 		if certPEM == nil || keyPEM == nil {
 			return nil, fmt.Errorf("install certificates: %s: the delivered payload has no %s or %s", c.field, c.cert, c.key)
@@ -91,7 +90,7 @@ func (a *Agent) InstallCertificates(delivered map[string][]byte) ([]InstalledCer
 		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 			return nil, fmt.Errorf("install certificates: %s: the delivered %s does not match its key %s: %w", c.field, c.cert, c.key, err)
 		}
-		cert, err := a.verifyMemberCert(c, "the delivered "+c.cert, certPEM, pool)
+		cert, err := a.verifyMemberCert(p, c, "the delivered "+c.cert, certPEM, pool)
 		if err != nil {
 			return nil, fmt.Errorf("install certificates: %w", err)
 		}
@@ -119,7 +118,7 @@ func (a *Agent) InstallCertificates(delivered map[string][]byte) ([]InstalledCer
 		out = append(out, t.res)
 	}
 	// What is on disk now must pass the boot-time check.
-	if err := a.checkCertificates(); err != nil {
+	if err := a.checkCertificates(node{payload: p}); err != nil {
 		return out, fmt.Errorf("install certificates: after installing: %w", err)
 	}
 	return out, nil
@@ -163,7 +162,7 @@ func WriteInstalled(w io.Writer, certs []InstalledCert, format string) error {
 }
 
 // checkDeliveredPayload refuses another node's or cluster's payload.
-func (a *Agent) checkDeliveredPayload(data []byte) error {
+func checkDeliveredPayload(p *spec.NodePayload, data []byte) error {
 	if data == nil {
 		return fmt.Errorf("the delivered files hold no %s; give the node's whole user-data", spec.DefaultPayloadPath)
 	}
@@ -171,7 +170,6 @@ func (a *Agent) checkDeliveredPayload(data []byte) error {
 	if err != nil {
 		return err
 	}
-	p := a.payload
 	if d.Node == nil || d.Node.Name != p.Node.Name || d.Cluster != p.Cluster || d.Token != p.Token {
 		name := "(launch payload)"
 		if d.Node != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/etcdboot/etcdboot/spec"
 )
 
-// discover finds the member set the firewall and --initial-cluster use.
+// discover is the discovery step: it finds the member set the firewall and --initial-cluster use.
 //
 // In DNS mode the agent reads the _etcd-server-ssl._tcp SRV records itself and
 // builds --initial-cluster from them instead of handing etcd --discovery-srv:
@@ -24,107 +24,130 @@ import (
 // check are the same in every mode; and a bad record is reported by name
 // before etcd runs instead of as an etcd bootstrap failure. A member's name
 // is the first label of its SRV target, so targets are <name>.<domain>.
-func (a *Agent) discover(ctx context.Context) error {
-	if err := a.findPeers(ctx); err != nil {
-		return err
+func (a *Agent) discover(ctx context.Context, n node) (discovered, error) {
+	peers, err := a.findPeers(ctx, n)
+	if err != nil {
+		return discovered{}, err
 	}
 	// A running cluster (quorum and a member list) means join, not form:
 	// unless this node's own data dir says restart, Decide will join.
-	rc, err := a.probeCluster(ctx, addrsOf(a.candidates()))
+	rc, err := a.probeCluster(ctx, n, addrsOf(candidates(n.payload.Autoscaling, peers)))
 	if err != nil {
-		return err
+		return discovered{}, err
 	}
-	a.running = rc
 	if rc != nil {
-		a.peers = mergeMembers(a.peers, a.membersOf(rc.members))
+		peers = mergeMembers(peers, n.membersOf(rc.members))
 	}
-	return a.updateFirewallPeers(a.peers)
+	return discovered{peers: peers, running: rc}, a.updateFirewallPeers(n, peers)
 }
 
-// findPeers fills a.peers for the payload's discovery mode: the members a
-// forming cluster starts with, and the candidates probed for a running one.
-func (a *Agent) findPeers(ctx context.Context) error {
-	as := a.payload.Autoscaling
-	switch a.payload.Discovery.Mode {
+// discovered is what the discovery step found.
+type discovered struct {
+	// peers are the members the firewall lets in and a forming cluster
+	// starts with, merged with a running cluster's members.
+	peers []spec.Member
+	// running is the healthy cluster that answered, if any.
+	running *runningCluster
+}
+
+// findPeers finds the members of the payload's discovery mode: the members
+// a forming cluster starts with, and the candidates probed for a running one.
+func (a *Agent) findPeers(ctx context.Context, n node) ([]spec.Member, error) {
+	p := n.payload
+	as := p.Autoscaling
+	switch p.Discovery.Mode {
 	case spec.DiscoveryStatic:
-		a.peers = a.payload.Members
 		if as != nil {
-			return a.formFromSeeds(ctx)
+			return a.formFromSeeds(ctx, n)
 		}
-		return nil
+		return p.Members, nil
 	case spec.DiscoveryDNS:
-		if err := a.register(ctx); err != nil {
-			return err
+		if err := a.register(ctx, n); err != nil {
+			return nil, err
 		}
 		if as != nil {
-			return a.formFromDNS(ctx)
+			return a.formFromDNS(ctx, n)
 		}
-		peers, err := a.lookupPeers(ctx)
-		if err != nil {
-			return err
-		}
-		a.peers = peers
-		return nil
+		return a.lookupPeers(ctx, n)
 	case spec.DiscoveryEtcd:
-		if a.minor < 6 {
-			return fmt.Errorf("discovery.mode etcd needs etcd 3.6 or later, the payload says %s: use dns or static discovery", a.payload.Etcd.Version)
+		if n.minor < 6 {
+			return nil, fmt.Errorf("discovery.mode etcd needs etcd 3.6 or later, the payload says %s: use dns or static discovery", p.Etcd.Version)
 		}
-		a.peers = a.payload.Members
-		return a.checkToken(ctx)
+		return p.Members, a.checkToken(ctx, n)
 	}
-	return fmt.Errorf("discovery.mode %q is not a discovery mode", a.payload.Discovery.Mode)
+	return nil, fmt.Errorf("discovery.mode %q is not a discovery mode", p.Discovery.Mode)
 }
 
-// candidates are the addresses probed for a running cluster.
-func (a *Agent) candidates() []spec.Member {
-	if as := a.payload.Autoscaling; as != nil && len(a.peers) == 0 {
+// candidates are the addresses probed for a running cluster: the peers,
+// or an autoscaling group's seeds when there are none. It is pure.
+func candidates(as *spec.Autoscaling, peers []spec.Member) []spec.Member {
+	if as != nil && len(peers) == 0 {
 		return SeedMembers(as)
 	}
-	return a.peers
+	return peers
+}
+
+// isMember reports whether members name this node.
+func isMember(members []spec.Member, name string) bool {
+	return slices.ContainsFunc(members, func(m spec.Member) bool { return m.Name == name })
 }
 
 // formFromSeeds applies the seed rule: the first autoscaling.size seeds form
 // the cluster; any other instance waits until a cluster answers, then joins.
-func (a *Agent) formFromSeeds(ctx context.Context) error {
-	seeds := SeedMembers(a.payload.Autoscaling)
-	a.peers = seeds
-	if slices.ContainsFunc(seeds, func(m spec.Member) bool { return m.Name == a.payload.Node.Name }) {
-		return nil
+func (a *Agent) formFromSeeds(ctx context.Context, n node) ([]spec.Member, error) {
+	seeds := SeedMembers(n.payload.Autoscaling)
+	if isMember(seeds, n.name()) {
+		return seeds, nil
 	}
-	return a.waitForRunning(ctx, seeds)
+	return seeds, a.waitForRunning(ctx, n, seeds)
 }
 
 // formFromDNS: every instance registered itself; once autoscaling.size are
 // listed, the lowest size addresses form the cluster; others wait and join.
-func (a *Agent) formFromDNS(ctx context.Context) error {
-	peers, err := a.lookupPeers(ctx)
+func (a *Agent) formFromDNS(ctx context.Context, n node) ([]spec.Member, error) {
+	listed, err := a.lookupPeers(ctx, n)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	slices.SortFunc(peers, func(x, y spec.Member) int {
+	listed = sortedByAddr(listed)
+	size := n.payload.Autoscaling.Size
+	running := false
+	if len(listed) > size {
+		// More registered than the group's size: a cluster may run already.
+		rc, _ := a.probeCluster(ctx, n, addrsOf(listed))
+		running = rc != nil
+	}
+	peers := dnsFormation(listed, size, running)
+	if running || isMember(peers, n.name()) {
+		return peers, nil
+	}
+	return peers, a.waitForRunning(ctx, n, peers)
+}
+
+// sortedByAddr sorts members by their first address. It is pure.
+func sortedByAddr(members []spec.Member) []spec.Member {
+	out := slices.Clone(members)
+	slices.SortFunc(out, func(x, y spec.Member) int {
 		return addrsOf([]spec.Member{x})[0].Compare(addrsOf([]spec.Member{y})[0])
 	})
-	size := a.payload.Autoscaling.Size
-	if len(peers) > size {
-		// More registered than the group's size: a cluster may run already.
-		if rc, _ := a.probeCluster(ctx, addrsOf(peers)); rc != nil {
-			a.peers = peers
-			return nil
-		}
-		peers = peers[:size]
+	return out
+}
+
+// dnsFormation is the member set of an autoscaling group formed through
+// DNS from the listed members (sorted by address): all of them when a
+// cluster already runs, else the lowest size, which form it. It is pure.
+func dnsFormation(listed []spec.Member, size int, running bool) []spec.Member {
+	if running || len(listed) <= size {
+		return listed
 	}
-	a.peers = peers
-	if slices.ContainsFunc(peers, func(m spec.Member) bool { return m.Name == a.payload.Node.Name }) {
-		return nil
-	}
-	return a.waitForRunning(ctx, peers)
+	return listed[:size]
 }
 
 // waitForRunning waits until a cluster answers on one of the candidates.
-func (a *Agent) waitForRunning(ctx context.Context, candidates []spec.Member) error {
+func (a *Agent) waitForRunning(ctx context.Context, n node, candidates []spec.Member) error {
 	a.log.Info("not an initial member: waiting for the cluster to join it")
 	return retry(ctx, a, "waiting for a running cluster to join", func() error {
-		rc, err := a.probeCluster(ctx, addrsOf(candidates))
+		rc, err := a.probeCluster(ctx, n, addrsOf(candidates))
 		if err == nil && rc == nil {
 			err = fmt.Errorf("no member of %v answers yet", addrsOf(candidates))
 		}
@@ -132,18 +155,10 @@ func (a *Agent) waitForRunning(ctx context.Context, candidates []spec.Member) er
 	})
 }
 
-// membership adds a joining node to the cluster (join and rejoin plans).
-func (a *Agent) membership(ctx context.Context) error {
-	if a.plan.Action != ActionJoin && a.plan.Action != ActionRejoin {
-		return nil
-	}
-	return a.join(ctx)
-}
-
 // updateFirewallPeers lets exactly peers (and no one else) reach the peer
 // port, in one atomic swap of the nftables set.
-func (a *Agent) updateFirewallPeers(peers []spec.Member) error {
-	if !a.payload.Firewall.IsEnabled() {
+func (a *Agent) updateFirewallPeers(n node, peers []spec.Member) error {
+	if !n.payload.Firewall.IsEnabled() {
 		return nil
 	}
 	if err := firewall.ReplacePeers(firewall.DefaultTable, addrsOf(peers)); err != nil {
@@ -163,26 +178,26 @@ func mergeMembers(a, b []spec.Member) []spec.Member {
 	return out
 }
 
-// expectedSize is how many members a forming cluster waits for.
-func (a *Agent) expectedSize() int {
-	if a.payload.Autoscaling != nil {
-		return a.payload.Autoscaling.Size
+// expectedSize is how many members a forming cluster waits for. It is pure.
+func expectedSize(p *spec.NodePayload) int {
+	if p.Autoscaling != nil {
+		return p.Autoscaling.Size
 	}
-	return len(a.payload.Members)
+	return len(p.Members)
 }
 
 // lookupPeers reads the SRV records until they list the expected number of
 // members and this node, retrying with backoff until DiscoveryTimeout.
-func (a *Agent) lookupPeers(ctx context.Context) ([]spec.Member, error) {
-	d := a.payload.Discovery.DNS
-	want := a.expectedSize()
+func (a *Agent) lookupPeers(ctx context.Context, n node) ([]spec.Member, error) {
+	d := n.payload.Discovery.DNS
+	want := expectedSize(n.payload)
 	deadline := a.cfg.Now().Add(a.cfg.DiscoveryTimeout)
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		peers, err := discovery.LookupSRV(ctx, d.Server, discovery.ServerService, d.Domain)
 		var members []spec.Member
 		if err == nil {
-			members, err = a.membersFromSRV(peers, want)
+			members, err = membersFromSRV(n, peers, want)
 		}
 		if err == nil {
 			return members, nil
@@ -203,13 +218,17 @@ func (a *Agent) lookupPeers(ctx context.Context) ([]spec.Member, error) {
 // ErrSelfNotListed means the SRV records do not name this node.
 var ErrSelfNotListed = errors.New("this node is not among the SRV targets")
 
-func (a *Agent) membersFromSRV(peers []discovery.Peer, want int) ([]spec.Member, error) {
-	own := a.nodeAddrs()
+// membersFromSRV turns SRV targets into members: a target's name is its
+// first label, the target with one of this node's addresses is this node.
+// It wants want members, this node among them, all on etcd's peer port. It
+// is pure.
+func membersFromSRV(n node, peers []discovery.Peer, want int) ([]spec.Member, error) {
+	own := n.addrs
 	var members []spec.Member
 	self := false
 	for _, p := range peers {
-		if p.Port != uint16(a.payload.Etcd.PeerPort) {
-			return nil, fmt.Errorf("SRV target %s has port %d, but etcd.peerPort is %d", p.Host, p.Port, a.payload.Etcd.PeerPort)
+		if p.Port != uint16(n.payload.Etcd.PeerPort) {
+			return nil, fmt.Errorf("SRV target %s has port %d, but etcd.peerPort is %d", p.Host, p.Port, n.payload.Etcd.PeerPort)
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(p.Host, "."), ".")
 		m := spec.Member{Name: name, FQDN: strings.TrimSuffix(p.Host, ".")}
@@ -217,7 +236,7 @@ func (a *Agent) membersFromSRV(peers []discovery.Peer, want int) ([]spec.Member,
 			m.IPs = append(m.IPs, ip.String())
 			if slices.Contains(own, ip) {
 				self = true
-				m.Name = a.payload.Node.Name
+				m.Name = n.name()
 			}
 		}
 		members = append(members, m)
@@ -252,25 +271,19 @@ func addrsOf(members []spec.Member) []netip.Addr {
 	return out
 }
 
-// selfTarget is this node's SRV target: <name>.<domain> and its addresses.
-func (a *Agent) selfTarget() discovery.Target {
-	m := *a.payload.Node
-	return discovery.TargetFor(m, a.payload.Discovery.DNS.Domain)
-}
-
 // register adds this node's A/AAAA and SRV records by a signed RFC 2136
 // update when the payload carries an update key. It runs before the lookup,
 // not after etcd starts: members of a cluster forming from an empty zone find
 // each other only through the records they add themselves. It is idempotent,
 // so a restarting member registers again and repairs a lost record.
-func (a *Agent) register(ctx context.Context) error {
-	d := a.payload.Discovery.DNS
+func (a *Agent) register(ctx context.Context, n node) error {
+	d := n.payload.Discovery.DNS
 	if !d.Register || d.UpdateKey == nil {
 		return nil
 	}
 	return retry(ctx, a, "dns registration", func() error {
-		return discovery.Register(ctx, d.Server, *d.UpdateKey, d.Domain, a.selfTarget(),
-			uint16(a.payload.Etcd.PeerPort), uint16(a.payload.Etcd.ClientPort), DNSRecordTTL)
+		return discovery.Register(ctx, d.Server, *d.UpdateKey, d.Domain, n.selfTarget(),
+			uint16(n.payload.Etcd.PeerPort), uint16(n.payload.Etcd.ClientPort), DNSRecordTTL)
 	})
 }
 
@@ -309,9 +322,9 @@ var ErrTokenFull = errors.New("discovery token is full")
 
 // checkToken looks at the discovery token before etcd starts, so that a full
 // token or a missing one is a clear error rather than an etcd exit status.
-func (a *Agent) checkToken(ctx context.Context) error {
-	d := a.payload.Discovery.Etcd
-	dc := discovery.DiscoveryCluster{Endpoints: d.Endpoints, TLS: a.TLSFiles()}
+func (a *Agent) checkToken(ctx context.Context, n node) error {
+	d := n.payload.Discovery.Etcd
+	dc := discovery.DiscoveryCluster{Endpoints: d.Endpoints, TLS: a.tlsFiles(n)}
 	return retry(ctx, a, "etcd discovery", func() error {
 		// Each attempt has its own deadline: a down endpoint must not hang.
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -324,7 +337,7 @@ func (a *Agent) checkToken(ctx context.Context) error {
 			return err
 		}
 		for _, m := range st.Members {
-			if m.Name == a.payload.Node.Name {
+			if m.Name == n.name() {
 				return nil // registered already: a restart of a forming member
 			}
 		}
@@ -334,7 +347,7 @@ func (a *Agent) checkToken(ctx context.Context) error {
 				names = append(names, m.Name)
 			}
 			return backoffStop{fmt.Errorf("%w: token %s on %v has its %d members (%s); this member (%s) cannot form a cluster with it: join the running cluster instead, or create a new token",
-				ErrTokenFull, d.Token, d.Endpoints, st.Size, strings.Join(names, ", "), a.payload.Node.Name)}
+				ErrTokenFull, d.Token, d.Endpoints, st.Size, strings.Join(names, ", "), n.name())}
 		}
 		return nil
 	})

@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 
@@ -40,14 +39,14 @@ func FirewallPolicy(p *spec.NodePayload, members []spec.Member) (firewall.Policy
 	return pol, pol.Validate()
 }
 
-// applyFirewall installs the nftables policy before etcd listens: a stateful
+// applyFirewall is the firewall step: it installs the nftables policy before etcd listens: a stateful
 // drop added later would stall established peer connections.
-func (a *Agent) applyFirewall(context.Context) error {
-	if !a.payload.Firewall.IsEnabled() {
+func (a *Agent) applyFirewall(n node) error {
+	if !n.payload.Firewall.IsEnabled() {
 		a.log.Info("firewall disabled by the payload")
 		return nil
 	}
-	pol, err := FirewallPolicy(a.payload, a.payload.Members)
+	pol, err := FirewallPolicy(n.payload, n.payload.Members)
 	if err != nil {
 		return err
 	}

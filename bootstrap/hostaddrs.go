@@ -27,11 +27,11 @@ func missingAddrs(want, host []netip.Addr) error {
 	return nil
 }
 
-// awaitHostAddrs lists the host's addresses until accept takes them. Up
-// waits up to AddressTimeout, since its unit may start before the network
-// is configured (cloud-init's DHCP, a slow link); every other command looks
-// once.
-func (a *Agent) awaitHostAddrs(ctx context.Context, accept func([]netip.Addr) error) error {
+// awaitHostAddrs lists the host's addresses until accept takes them. With
+// wait (Up) it waits up to AddressTimeout, since its unit may start before
+// the network is configured (cloud-init's DHCP, a slow link); every other
+// command looks once.
+func (a *Agent) awaitHostAddrs(ctx context.Context, wait bool, accept func([]netip.Addr) error) error {
 	deadline := a.cfg.Now().Add(a.cfg.AddressTimeout)
 	logged := false
 	for {
@@ -40,7 +40,7 @@ func (a *Agent) awaitHostAddrs(ctx context.Context, accept func([]netip.Addr) er
 			return err
 		}
 		err = accept(addrs)
-		if err == nil || !a.awaitAddrs {
+		if err == nil || !wait {
 			return err
 		}
 		if a.cfg.Now().After(deadline) {

@@ -2,13 +2,8 @@ package bootstrap
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,8 +11,6 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-
-	"github.com/etcdboot/etcdboot/spec"
 )
 
 // Keys etcdboot keeps in the cluster itself.
@@ -28,128 +21,6 @@ const (
 	// other members' firewalls let them in before they are added.
 	PendingPeersPrefix = "/etcdboot/pending-peers/"
 )
-
-// runningCluster is a healthy cluster the agent found.
-type runningCluster struct {
-	endpoints []string
-	members   []*etcdserverpb.Member
-}
-
-// probeCluster asks the candidates' client ports for a member list; the
-// first answer wins. A forming cluster without quorum does not answer.
-func (a *Agent) probeCluster(ctx context.Context, candidates []netip.Addr) (*runningCluster, error) {
-	self := a.nodeAddrs()
-	var eps []string
-	for _, ip := range candidates {
-		if !slices.Contains(self, ip) {
-			eps = append(eps, hostURL("https", ip, a.payload.Etcd.ClientPort))
-		}
-	}
-	if len(eps) == 0 {
-		return nil, nil
-	}
-	tlsConf, err := a.TLSFiles().ClientConfig()
-	if err != nil {
-		return nil, err
-	}
-	// Ask every candidate at once; a closed port costs a refused dial only.
-	results := make(chan *runningCluster, len(eps))
-	for _, ep := range eps {
-		go func() { results <- probeEndpoint(ctx, ep, tlsConf) }()
-	}
-	var found *runningCluster
-	for range eps {
-		if rc := <-results; rc != nil && found == nil {
-			found = rc
-		}
-	}
-	return found, nil
-}
-
-func probeEndpoint(ctx context.Context, ep string, tlsConf *tls.Config) *runningCluster {
-	u, err := url.Parse(ep)
-	if err != nil {
-		return nil
-	}
-	conn, err := net.DialTimeout("tcp", u.Host, 500*time.Millisecond)
-	if err != nil {
-		return nil
-	}
-	conn.Close()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, TLS: tlsConf, DialTimeout: time.Second, Logger: nopZap()})
-	if err != nil {
-		return nil
-	}
-	defer cli.Close()
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	ml, err := cli.MemberList(pctx)
-	if err != nil {
-		return nil
-	}
-	rc := &runningCluster{members: ml.Members}
-	for _, m := range ml.Members {
-		if len(m.ClientURLs) > 0 && !m.IsLearner {
-			rc.endpoints = append(rc.endpoints, m.ClientURLs...)
-		}
-	}
-	return rc
-}
-
-// selfIn tells what the member list says about this node.
-func (a *Agent) selfIn(members []*etcdserverpb.Member) (SelfState, *etcdserverpb.Member) {
-	m := a.findSelf(members)
-	switch {
-	case m == nil:
-		return SelfAbsent, nil
-	case len(m.ClientURLs) == 0:
-		// A member publishes its client URLs when it first starts; initial
-		// members carry their name from --initial-cluster before that.
-		return SelfUnstarted, m
-	}
-	return SelfStarted, m
-}
-
-// membersOf turns a member list into spec members (name, peer IPs); the
-// unnamed entry with this node's peer URLs gets this node's name.
-func (a *Agent) membersOf(members []*etcdserverpb.Member) []spec.Member {
-	own := a.peerURLs()
-	var out []spec.Member
-	for _, m := range members {
-		name := m.Name
-		if name == "" && slices.ContainsFunc(m.PeerURLs, func(u string) bool { return slices.Contains(own, u) }) {
-			name = a.payload.Node.Name
-		}
-		sm := spec.Member{Name: name}
-		for _, u := range m.PeerURLs {
-			if pu, err := url.Parse(u); err == nil {
-				sm.IPs = append(sm.IPs, pu.Hostname())
-			}
-		}
-		out = append(out, sm)
-	}
-	return out
-}
-
-// initialClusterOf formats --initial-cluster from a member list.
-func (a *Agent) initialClusterOf(members []*etcdserverpb.Member) string {
-	own := a.peerURLs()
-	var parts []string
-	for _, m := range members {
-		name := m.Name
-		if name == "" && slices.ContainsFunc(m.PeerURLs, func(u string) bool { return slices.Contains(own, u) }) {
-			name = a.payload.Node.Name
-		}
-		if name == "" {
-			continue // another unstarted member; etcd takes the remote list
-		}
-		for _, u := range m.PeerURLs {
-			parts = append(parts, name+"="+u)
-		}
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, ",")
-}
 
 // joiner holds what a join keeps open from the membership step to promotion.
 type joiner struct {
@@ -174,69 +45,85 @@ func (j *joiner) release() {
 	j.cli.Close()
 }
 
+// joined is what the membership step produced for a join.
+type joined struct {
+	// initialCluster is --initial-cluster: the members the join found.
+	initialCluster string
+	// joiner holds the join lock and client until the health gate promotes
+	// the learner.
+	joiner *joiner
+}
+
+// membership is the membership step: it adds a joining node to the cluster
+// (join and rejoin plans) and returns what the join produced.
+func (a *Agent) membership(ctx context.Context, n node, plan Plan, running *runningCluster) (joined, error) {
+	if plan.Action != ActionJoin && plan.Action != ActionRejoin {
+		return joined{}, nil
+	}
+	return a.join(ctx, n, running)
+}
+
 // join takes the cluster-wide join lock, announces this node's address to
 // the members' firewalls, removes stale members (this node's earlier life,
 // dead members of a full group) when quorum survives, and adds this node as a
 // learner. A rerun after a crash finds its learner (by the journal's ID or
 // its peer URLs) and does not add a second one.
-func (a *Agent) join(ctx context.Context) error {
-	tlsConf, err := a.TLSFiles().ClientConfig()
+func (a *Agent) join(ctx context.Context, n node, running *runningCluster) (joined, error) {
+	tlsConf, err := a.tlsFiles(n).ClientConfig()
 	if err != nil {
-		return err
+		return joined{}, err
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: a.running.endpoints, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: running.endpoints, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
 	if err != nil {
-		return fmt.Errorf("connect to the running cluster: %w", err)
+		return joined{}, fmt.Errorf("connect to the running cluster: %w", err)
 	}
 	j := &joiner{cli: cli}
-	a.joiner = j
 	if a.metrics != nil {
 		a.metrics.IncJoinAttempts()
 	}
 	// A crashed joiner's lease expires after the TTL and frees the lock.
 	if j.session, err = concurrency.NewSession(cli, concurrency.WithTTL(10)); err != nil {
-		return fmt.Errorf("join lock session: %w", err)
+		return joined{}, fmt.Errorf("join lock session: %w", err)
 	}
 	j.mutex = concurrency.NewMutex(j.session, JoinLockKey)
 	a.log.Info("waiting for the join lock")
 	lctx, cancel := context.WithTimeout(ctx, a.cfg.DiscoveryTimeout)
 	defer cancel()
 	if err := j.mutex.Lock(lctx); err != nil {
-		return fmt.Errorf("take the join lock %s: %w", JoinLockKey, err)
+		return joined{}, fmt.Errorf("take the join lock %s: %w", JoinLockKey, err)
 	}
-	ip := a.nodeAddrs()[0]
-	if _, err := cli.Put(ctx, PendingPeersPrefix+ip.String(), a.payload.Node.Name, clientv3.WithLease(j.session.Lease())); err != nil {
-		return fmt.Errorf("announce this node to the members' firewalls: %w", err)
+	ip := n.addrs[0]
+	if _, err := cli.Put(ctx, PendingPeersPrefix+ip.String(), n.name(), clientv3.WithLease(j.session.Lease())); err != nil {
+		return joined{}, fmt.Errorf("announce this node to the members' firewalls: %w", err)
 	}
-	ml, err := a.awaitOtherPromotions(ctx, cli)
+	ml, err := a.awaitOtherPromotions(ctx, n, cli)
 	if err != nil {
-		return err
+		return joined{}, err
 	}
-	if m := a.ownLearner(ml.Members); m != nil {
+	if m := n.ownLearner(ml.Members, a.journal.State.MemberID); m != nil {
 		j.id = m.ID
 		a.log.Info("resuming join: already added", "id", fmt.Sprintf("%x", m.ID))
 	} else {
-		if err := a.removeStale(ctx, cli, ml.Members); err != nil {
-			return err
+		if err := a.removeStale(ctx, n, cli, ml.Members); err != nil {
+			return joined{}, err
 		}
 		// Give the members' watchers a moment to let this node in first.
 		time.Sleep(1500 * time.Millisecond)
-		resp, err := a.addLearner(ctx, cli)
+		resp, err := a.addLearner(ctx, n, cli)
 		if err != nil {
-			return fmt.Errorf("add this node as a learner: %w", err)
+			return joined{}, fmt.Errorf("add this node as a learner: %w", err)
 		}
 		j.id = resp.Member.ID
 		ml.Members = resp.Members
 		a.log.Info("added as learner", "id", fmt.Sprintf("%x", j.id))
 	}
 	a.journal.State.MemberID = j.id
-	a.journal.State.JoinEndpoints = a.running.endpoints
+	a.journal.State.JoinEndpoints = running.endpoints
 	if err := a.journal.Save(); err != nil {
-		return err
+		return joined{}, err
 	}
-	a.joinInitialCluster = a.initialClusterOf(ml.Members)
-	a.peers = a.membersOf(ml.Members)
-	return a.updateFirewallPeers(a.peers)
+	out := joined{initialCluster: n.initialClusterOf(ml.Members), joiner: j}
+	return out, a.updateFirewallPeers(n, n.membersOf(ml.Members))
 }
 
 // awaitOtherPromotions returns the member list once no other member is a
@@ -246,18 +133,17 @@ func (a *Agent) join(ctx context.Context) error {
 // which dead voters to replace counts voters. A learner that does not
 // answer is a crashed joiner's, which removeStale removes; this node's own
 // learner is its earlier run's.
-func (a *Agent) awaitOtherPromotions(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberListResponse, error) {
+func (a *Agent) awaitOtherPromotions(ctx context.Context, n node, cli *clientv3.Client) (*clientv3.MemberListResponse, error) {
 	var ml *clientv3.MemberListResponse
 	err := a.whileOtherLearner(ctx, func() (bool, error) {
 		var err error
 		if ml, err = cli.MemberList(ctx); err != nil {
 			return false, fmt.Errorf("member list: %w", err)
 		}
-		own := a.ownLearner(ml.Members)
-		other := slices.ContainsFunc(ml.Members, func(m *etcdserverpb.Member) bool {
-			return m.IsLearner && m != own && len(m.ClientURLs) > 0 && memberAnswers(ctx, cli, m.ClientURLs[0])
-		})
-		return other && own == nil, nil
+		own := n.ownLearner(ml.Members, a.journal.State.MemberID)
+		return otherLearnerBlocks(ml.Members, own, func(m *etcdserverpb.Member) bool {
+			return memberAnswers(ctx, cli, m.ClientURLs[0])
+		}), nil
 	})
 	return ml, err
 }
@@ -266,11 +152,11 @@ func (a *Agent) awaitOtherPromotions(ctx context.Context, cli *clientv3.Client) 
 // (--max-learners, default 1): a learner that appeared since
 // awaitOtherPromotions looked (a joiner whose lock expired) is waited for
 // the same way.
-func (a *Agent) addLearner(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberAddResponse, error) {
+func (a *Agent) addLearner(ctx context.Context, n node, cli *clientv3.Client) (*clientv3.MemberAddResponse, error) {
 	var resp *clientv3.MemberAddResponse
 	err := a.whileOtherLearner(ctx, func() (bool, error) {
 		err := retryReconfig(ctx, func() (err error) {
-			resp, err = cli.MemberAddAsLearner(ctx, a.peerURLs())
+			resp, err = cli.MemberAddAsLearner(ctx, n.peerURLs())
 			return err
 		})
 		if errors.Is(err, rpctypes.ErrTooManyLearners) {
@@ -306,89 +192,25 @@ func (a *Agent) whileOtherLearner(ctx context.Context, attempt func() (blocked b
 	}
 }
 
-// ownLearner finds the member this node added in an earlier run: the
-// journal's ID, or an unstarted member with this node's peer URLs.
-func (a *Agent) ownLearner(members []*etcdserverpb.Member) *etcdserverpb.Member {
-	urls := a.peerURLs()
-	for _, m := range members {
-		if a.journal.State.MemberID != 0 && m.ID == a.journal.State.MemberID {
-			return m
-		}
-		if m.IsLearner && len(m.ClientURLs) == 0 && slices.ContainsFunc(m.PeerURLs, func(u string) bool { return slices.Contains(urls, u) }) {
-			return m
-		}
-	}
-	return nil
-}
-
-// removeStale removes members this join replaces: one with this node's name
-// or peer URLs (its previous life on a wiped disk), learners that do not
-// answer (crashed joiners'), and, for an autoscaling group already at its
-// size, voters that do not answer. Each removal must
-// leave the remaining healthy voters a quorum.
-func (a *Agent) removeStale(ctx context.Context, cli *clientv3.Client, members []*etcdserverpb.Member) error {
-	urls := a.peerURLs()
+// removeStale removes the members this join replaces (staleRemovals
+// decides which), after asking each member whether it answers.
+func (a *Agent) removeStale(ctx context.Context, n node, cli *clientv3.Client, members []*etcdserverpb.Member) error {
 	health := map[uint64]bool{}
-	voters, healthy := 0, 0
 	for _, m := range members {
-		ok := len(m.ClientURLs) > 0 && memberAnswers(ctx, cli, m.ClientURLs[0])
-		health[m.ID] = ok
-		if !m.IsLearner {
-			voters++
-			if ok {
-				healthy++
-			}
-		}
+		health[m.ID] = len(m.ClientURLs) > 0 && memberAnswers(ctx, cli, m.ClientURLs[0])
 	}
-	var stale []*etcdserverpb.Member
-	for _, m := range members {
-		mine := m.Name == a.payload.Node.Name || slices.ContainsFunc(m.PeerURLs, func(u string) bool { return slices.Contains(urls, u) })
-		if mine && len(m.ClientURLs) == 0 && !m.IsLearner {
-			return fmt.Errorf("this node is an initial member that never started; it must start as one, not join")
-		}
-		if mine || (m.IsLearner && !health[m.ID]) {
-			stale = append(stale, m)
-		}
+	groupSize := 0
+	if as := n.payload.Autoscaling; as != nil {
+		groupSize = as.Size
 	}
-	if as := a.payload.Autoscaling; as != nil && voters-len(stale) >= as.Size {
-		for _, m := range members {
-			if !m.IsLearner && !health[m.ID] && !slices.Contains(stale, m) {
-				stale = append(stale, m)
-				break // one dead member per join: the next joiner takes the next
-			}
-		}
-	}
-	for _, m := range stale {
-		if health[m.ID] && !m.IsLearner {
-			return fmt.Errorf("%w: member %s (%x) with this node's name or address still answers; is another instance using this address?", ErrQuorumAtRisk, m.Name, m.ID)
-		}
-		if !m.IsLearner {
-			if healthy < (voters-1)/2+1 {
-				return fmt.Errorf("%w: removing unreachable member %s would leave %d healthy of %d voters", ErrQuorumAtRisk, m.Name, healthy, voters-1)
-			}
-			voters--
-		}
+	remove, refusal := staleRemovals(n.name(), n.peerURLs(), groupSize, members, health)
+	for _, m := range remove {
 		if err := removeMember(ctx, cli, m.ID); err != nil {
 			return fmt.Errorf("remove stale member %s (%x): %w", m.Name, m.ID, err)
 		}
 		a.log.Warn("removed stale member", "member", m.Name, "id", fmt.Sprintf("%x", m.ID))
 	}
-	return nil
-}
-
-func memberAnswers(ctx context.Context, cli *clientv3.Client, endpoint string) bool {
-	// A dead member's closed port answers a plain dial at once.
-	if u, err := url.Parse(endpoint); err == nil {
-		conn, err := net.DialTimeout("tcp", u.Host, 500*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		conn.Close()
-	}
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	_, err := cli.Status(sctx, endpoint)
-	return err == nil
+	return refusal
 }
 
 // retryReconfig retries a membership change while etcd refuses it because
@@ -418,12 +240,11 @@ func removeMember(ctx context.Context, cli *clientv3.Client, id uint64) error {
 
 // promote makes this learner a voter once it has caught up, retrying while
 // etcd says it is not in sync yet, then releases the join lock.
-func (a *Agent) promote(ctx context.Context) error {
-	j := a.joiner
+func (a *Agent) promote(ctx context.Context, j *joiner) error {
 	if j == nil {
 		return nil
 	}
-	defer func() { j.release(); a.joiner = nil }()
+	defer j.release()
 	deadline := time.Now().Add(a.cfg.HealthTimeout)
 	for attempt := 1; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,14 +41,15 @@ func QuorumAfterRemoval(voters, healthy int) error {
 // survives, leadership moved away first; then it deregisters from DNS and
 // stops etcd. Run by the unit on shutdown or by a lifecycle hook.
 func (a *Agent) Leave(ctx context.Context) error {
-	if err := a.loadPayload(ctx); err != nil {
+	n, err := a.loadPayload(ctx, false)
+	if err != nil {
 		return fmt.Errorf("%s: %w", StepPayload, err)
 	}
-	tlsConf, err := a.TLSFiles().ClientConfig()
+	tlsConf, err := a.tlsFiles(n).ClientConfig()
 	if err != nil {
 		return err
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{a.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
 	if err != nil {
 		return fmt.Errorf("connect to this member: %w", err)
 	}
@@ -60,10 +60,10 @@ func (a *Agent) Leave(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("member list: %w; is this member running?", err)
 	}
-	self := a.findSelf(ml.Members)
+	self := n.findSelf(ml.Members)
 	if self == nil {
-		a.log.Warn("this member is not in the cluster any more", "member", a.payload.Node.Name)
-		return a.afterLeave(ctx)
+		a.log.Warn("this member is not in the cluster any more", "member", n.name())
+		return a.afterLeave(ctx, n)
 	}
 	voters, healthy := 0, 0
 	var leaderID uint64
@@ -108,25 +108,14 @@ func (a *Agent) Leave(ctx context.Context) error {
 		return fmt.Errorf("remove member %s (%x): %w", self.Name, self.ID, err)
 	}
 	a.log.Info("member removed", "member", self.Name, "id", fmt.Sprintf("%x", self.ID))
-	return a.afterLeave(ctx)
-}
-
-// findSelf finds this member by name or by peer URL.
-func (a *Agent) findSelf(members []*etcdserverpb.Member) *etcdserverpb.Member {
-	urls := a.peerURLs()
-	for _, m := range members {
-		if m.Name == a.payload.Node.Name || slices.ContainsFunc(m.PeerURLs, func(u string) bool { return slices.Contains(urls, u) }) {
-			return m
-		}
-	}
-	return nil
+	return a.afterLeave(ctx, n)
 }
 
 // afterLeave deregisters from DNS and stops etcd.
-func (a *Agent) afterLeave(ctx context.Context) error {
-	if d := a.payload.Discovery.DNS; d != nil && d.Register && d.UpdateKey != nil {
-		err := discovery.Deregister(ctx, d.Server, *d.UpdateKey, d.Domain, a.selfTarget(),
-			uint16(a.payload.Etcd.PeerPort), uint16(a.payload.Etcd.ClientPort))
+func (a *Agent) afterLeave(ctx context.Context, n node) error {
+	if d := n.payload.Discovery.DNS; d != nil && d.Register && d.UpdateKey != nil {
+		err := discovery.Deregister(ctx, d.Server, *d.UpdateKey, d.Domain, n.selfTarget(),
+			uint16(n.payload.Etcd.PeerPort), uint16(n.payload.Etcd.ClientPort))
 		if err != nil {
 			return fmt.Errorf("deregister from DNS: %w", err)
 		}

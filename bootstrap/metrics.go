@@ -22,13 +22,13 @@ import (
 // monitoring.DefaultAgentMetricsPort, over TLS with the node's server
 // certificate, to clients with a certificate from the cluster CA, as the
 // generated prometheus.yml scrapes it. It runs until ctx ends.
-func (a *Agent) startMetrics(ctx context.Context) error {
+func (a *Agent) startMetrics(ctx context.Context, n node) error {
 	if a.metrics != nil {
 		return nil
 	}
 	reg := prometheus.NewRegistry()
 	a.metrics = monitoring.NewAgentMetrics(reg)
-	t := a.TLSFiles()
+	t := a.tlsFiles(n)
 	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -38,8 +38,8 @@ func (a *Agent) startMetrics(ctx context.Context) error {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	a.recordCertExpiry()
-	addr := net.JoinHostPort(a.nodeAddrs()[0].String(), strconv.Itoa(monitoring.DefaultAgentMetricsPort))
+	a.recordCertExpiry(n)
+	addr := net.JoinHostPort(n.addrs[0].String(), strconv.Itoa(monitoring.DefaultAgentMetricsPort))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: listen on %s: %w", addr, err)
@@ -71,11 +71,11 @@ func (a *Agent) startMetrics(ctx context.Context) error {
 }
 
 // recordCertExpiry exports the NotAfter of the node's certificates.
-func (a *Agent) recordCertExpiry() {
+func (a *Agent) recordCertExpiry(n node) {
 	if a.metrics == nil {
 		return
 	}
-	t := a.payload.TLS
+	t := n.payload.TLS
 	for name, file := range map[string]string{"ca": t.CAFile, "server": t.ServerCertFile, "peer": t.PeerCertFile, "issuer": t.IssuerCertFile} {
 		if file == "" {
 			continue

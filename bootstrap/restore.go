@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/spec"
 )
@@ -36,7 +37,7 @@ func RestoreMember(p *spec.NodePayload, root string, peers []spec.Member, log *s
 	}
 	if !slices.ContainsFunc(peers, func(m spec.Member) bool { return m.Name == p.Node.Name }) {
 		return fmt.Errorf("restore member %s: it is not among the peers %s; a restore needs every member listed, this one included",
-			p.Node.Name, InitialCluster(peers, p.Etcd.PeerPort))
+			p.Node.Name, etcdconfig.InitialCluster(peers, p.Etcd.PeerPort))
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -45,9 +46,9 @@ func RestoreMember(p *spec.NodePayload, root string, peers []spec.Member, log *s
 		Snapshot:                 restoreRooted(root, p.Restore.Snapshot),
 		SHA256:                   p.Restore.SHA256,
 		Name:                     p.Node.Name,
-		InitialCluster:           InitialCluster(peers, p.Etcd.PeerPort),
+		InitialCluster:           etcdconfig.InitialCluster(peers, p.Etcd.PeerPort),
 		InitialClusterToken:      p.Token,
-		InitialAdvertisePeerURLs: PeerURLs(*p.Node, p.Etcd.PeerPort),
+		InitialAdvertisePeerURLs: etcdconfig.PeerURLs(*p.Node, p.Etcd.PeerPort),
 		DataDir:                  restoreRooted(root, p.Etcd.DataDir),
 	}
 	if _, err := os.Stat(opts.Snapshot); errors.Is(err, fs.ErrNotExist) {

@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/internal/etcdtest"
 	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/pki"
@@ -86,7 +87,7 @@ func TestRestoreMemberPlacesADataDirEtcdStartsFrom(t *testing.T) {
 	if err := RestoreMember(p, root, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := InspectDataDir(dataDir, "etcd1", PeerURLs(self, p.Etcd.PeerPort), p.Token, 0)
+	rep, err := InspectDataDir(dataDir, "etcd1", etcdconfig.PeerURLs(self, p.Etcd.PeerPort), p.Token, 0)
 	if err != nil || rep.State != DataDirOurs {
 		t.Errorf("InspectDataDir of the restored dir = %v %q, %v; the next boot would not restart it", rep.State, rep.Detail, err)
 	}

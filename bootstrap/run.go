@@ -197,3 +197,18 @@ func StartSystemd(ctx context.Context, unit string) error {
 	}
 	return nil
 }
+
+// start is the start step: under systemd it starts the unit; in exec mode
+// it starts etcd as a supervised child and returns its supervisor.
+func (a *Agent) start(ctx context.Context, n node) (*Supervisor, error) {
+	if !a.cfg.Exec {
+		return nil, StartSystemd(ctx, a.cfg.Unit)
+	}
+	var ports []string
+	for _, ip := range n.addrs {
+		ports = append(ports, net.JoinHostPort(ip.String(), strconv.Itoa(n.payload.Etcd.PeerPort)),
+			net.JoinHostPort(ip.String(), strconv.Itoa(n.payload.Etcd.ClientPort)))
+	}
+	sup := &Supervisor{Binary: a.cfg.EtcdBinary, EnvFile: a.EnvFilePath(), StateDir: a.cfg.StateDir, Ports: ports}
+	return sup, sup.Start(ctx)
+}

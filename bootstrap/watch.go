@@ -56,22 +56,25 @@ func PeerAddrs(memberPeerURLs [][]string, pending []string) []netip.Addr {
 // Watch keeps the firewall's peer set equal to the cluster's membership
 // (plus pending joiners) until ctx ends.
 func (a *Agent) Watch(ctx context.Context) error {
-	if a.payload == nil {
-		if err := a.loadPayload(ctx); err != nil {
-			return err
-		}
-	}
-
-	if err := a.startMetrics(ctx); err != nil {
-		a.log.Warn("agent metrics not served", "err", err)
-	}
-	a.setPhase(monitoring.PhaseReady)
-	go a.followBackups(ctx)
-	tlsConf, err := a.TLSFiles().ClientConfig()
+	n, err := a.loadPayload(ctx, false)
 	if err != nil {
 		return err
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{a.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	return a.watch(ctx, n)
+}
+
+// watch is Watch for node n, also run by the exec-mode supervisor.
+func (a *Agent) watch(ctx context.Context, n node) error {
+	if err := a.startMetrics(ctx, n); err != nil {
+		a.log.Warn("agent metrics not served", "err", err)
+	}
+	a.setPhase(monitoring.PhaseReady)
+	go a.followBackups(ctx, n)
+	tlsConf, err := a.tlsFiles(n).ClientConfig()
+	if err != nil {
+		return err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
 	if err != nil {
 		return fmt.Errorf("watch: connect to this member: %w", err)
 	}
@@ -81,21 +84,21 @@ func (a *Agent) Watch(ctx context.Context) error {
 	defer tick.Stop()
 	lastRenew, lastExpiry := time.Now(), time.Now()
 	for {
-		if a.payload.TLS.IssuerCertFile != "" && time.Since(lastRenew) >= a.cfg.RenewInterval {
+		if n.payload.TLS.IssuerCertFile != "" && time.Since(lastRenew) >= a.cfg.RenewInterval {
 			// etcd reads its certificate files at every new TLS handshake,
 			// so renewed files take effect without a restart.
-			if err := a.mintCertificates(); err != nil {
+			if err := a.mintCertificates(n); err != nil {
 				a.log.Warn("watch: renew certificates", "err", err)
 			}
-			a.recordCertExpiry()
+			a.recordCertExpiry(n)
 			lastRenew = time.Now()
 		}
 		if time.Since(lastExpiry) >= certExpiryInterval {
 			// Certificates installed by `certs install` show up here.
-			a.recordCertExpiry()
+			a.recordCertExpiry(n)
 			lastExpiry = time.Now()
 		}
-		if a.payload.Firewall.IsEnabled() {
+		if n.payload.Firewall.IsEnabled() {
 			last = a.reconcilePeers(ctx, cli, last)
 		}
 		select {

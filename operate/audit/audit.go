@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 
-	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -52,9 +52,8 @@ func (r Report) Counts() map[Status]int {
 // Failed reports whether any item failed.
 func (r Report) Failed() bool { return r.Counts()[Fail] > 0 }
 
-// etcdConfigDir is where the agent writes etcd's configuration on a node
-// (bootstrap.DefaultConfig().EtcdConfigDir).
-var etcdConfigDir = bootstrap.DefaultConfig().EtcdConfigDir
+// etcdConfigDir is where the agent writes etcd's configuration on a node.
+const etcdConfigDir = etcdconfig.DefaultDir
 
 // Audit checks the etcd configuration of every member of c as generated in
 // opts.OutDir: it loads each member's payload (nodes/<name>/node.yaml, for an
@@ -129,7 +128,7 @@ func groupMember(a *spec.Autoscaling) (spec.Member, error) {
 	if !addr.IsValid() {
 		return spec.Member{}, errors.New("autoscaling group has no seed or subnet to derive a member from")
 	}
-	return bootstrap.GroupIdentity(a, []netip.Addr{addr})
+	return etcdconfig.GroupIdentity(a, []netip.Addr{addr})
 }
 
 // auditMember renders and audits one member's etcd configuration.
@@ -153,61 +152,25 @@ func auditMember(p *spec.NodePayload) (MemberAudit, error) {
 	return m, nil
 }
 
-// memberEtcdConfig is the configuration the agent writes for a new member
-// from payload p.
-//
-// TODO(issue 7): replace with bootstrap.MemberEtcdConfig once bootstrap
-// exports the constructor Agent.EtcdConfig is built on. Until then this
-// mirrors Agent.EtcdConfig for a member bootstrapping a new cluster; only
-// the TLS settings matter to the audit, and those come from the real
-// renderer (EtcdConfig.settings), which sets client-cert-auth and
-// peer-client-cert-auth itself.
-func memberEtcdConfig(p *spec.NodePayload) (bootstrap.EtcdConfig, error) {
+// memberEtcdConfig is the configuration the agent writes for member p.Node
+// forming a new cluster from payload p: etcdconfig.Member, the agent's own
+// function, with the payload's members (the member alone for a launch
+// payload) as the initial cluster.
+func memberEtcdConfig(p *spec.NodePayload) (etcdconfig.Config, error) {
 	minor, err := spec.EtcdMinor(p.Etcd.Version)
 	if err != nil {
-		return bootstrap.EtcdConfig{}, fmt.Errorf("etcd.version: %w", err)
+		return etcdconfig.Config{}, fmt.Errorf("etcd.version: %w", err)
 	}
-	e := p.Etcd
-	var clientURLs, metricsURLs []string
-	for _, s := range p.Node.IPs {
-		if ip, err := netip.ParseAddr(s); err == nil {
-			clientURLs = append(clientURLs, "https://"+netip.AddrPortFrom(ip, uint16(e.ClientPort)).String())
-			metricsURLs = append(metricsURLs, "https://"+netip.AddrPortFrom(ip, uint16(e.MetricsPort)).String())
-		}
+	members := p.Members
+	if len(members) == 0 {
+		members = []spec.Member{*p.Node}
 	}
-	c := bootstrap.EtcdConfig{
-		Minor:                    minor,
-		Name:                     p.Node.Name,
-		DataDir:                  e.DataDir,
-		ListenPeerURLs:           bootstrap.PeerURLs(*p.Node, e.PeerPort),
-		ListenClientURLs:         append(clientURLs, fmt.Sprintf("https://127.0.0.1:%d", e.ClientPort)),
-		ListenMetricsURLs:        append(metricsURLs, fmt.Sprintf("https://127.0.0.1:%d", e.MetricsPort)),
-		AdvertiseClientURLs:      clientURLs,
-		InitialAdvertisePeerURLs: bootstrap.PeerURLs(*p.Node, e.PeerPort),
-		InitialClusterState:      "new",
-		InitialClusterToken:      p.Token,
-		HeartbeatMs:              e.HeartbeatInterval.Std().Milliseconds(),
-		ElectionMs:               e.ElectionTimeout.Std().Milliseconds(),
-		SnapshotCount:            e.SnapshotCount,
-		QuotaBackendBytes:        int64(e.QuotaBackendBytes),
-		AutoCompactionMode:       e.AutoCompactionMode,
-		AutoCompactionRetention:  e.AutoCompactionRetention,
-		CAFile:                   p.TLS.CAFile,
-		CertFile:                 p.TLS.ServerCertFile,
-		KeyFile:                  p.TLS.ServerKeyFile,
-		PeerCertFile:             p.TLS.PeerCertFile,
-		PeerKeyFile:              p.TLS.PeerKeyFile,
-	}
-	if p.Discovery.Mode == spec.DiscoveryEtcd && p.Discovery.Etcd != nil {
-		c.DiscoveryToken, c.DiscoveryEndpoints = p.Discovery.Etcd.Token, p.Discovery.Etcd.Endpoints
-	} else {
-		members := p.Members
-		if len(members) == 0 {
-			members = []spec.Member{*p.Node}
-		}
-		c.InitialCluster = bootstrap.InitialCluster(members, e.PeerPort)
-	}
-	return c, nil
+	return etcdconfig.Member(etcdconfig.Input{
+		Payload: p,
+		Minor:   minor,
+		Addrs:   etcdconfig.NodeAddrs(*p.Node),
+		Cluster: etcdconfig.Cluster{State: "new", Peers: members},
+	}), nil
 }
 
 // AuditSpec loads the cluster spec at specPath and audits it as Audit does.

@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdboot/etcdboot/bootstrap"
 	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
-// renderedConfig is a member's configuration as bootstrap renders it.
-func renderedConfig() bootstrap.EtcdConfig {
-	return bootstrap.EtcdConfig{
+// renderedConfig is a member's configuration as etcdconfig renders it.
+func renderedConfig() etcdconfig.Config {
+	return etcdconfig.Config{
 		Minor: 6, Name: "etcd1", DataDir: "/var/lib/etcd",
 		ListenPeerURLs: []string{"https://10.0.0.1:2380"}, ListenClientURLs: []string{"https://10.0.0.1:2379"},
 		AdvertiseClientURLs: []string{"https://10.0.0.1:2379"}, InitialAdvertisePeerURLs: []string{"https://10.0.0.1:2380"},

@@ -1,4 +1,4 @@
-package bootstrap
+package etcdconfig
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/etcdboot/etcdboot/spec"
 )
 
-func sampleConfig(minor int) EtcdConfig {
-	return EtcdConfig{
+func sampleConfig(minor int) Config {
+	return Config{
 		Minor: minor, Name: "etcd1", DataDir: "/var/lib/etcd",
 		ListenPeerURLs: []string{"https://10.0.0.1:2380"}, ListenClientURLs: []string{"https://10.0.0.1:2379", "https://127.0.0.1:2379"},
 		AdvertiseClientURLs: []string{"https://10.0.0.1:2379"}, InitialAdvertisePeerURLs: []string{"https://10.0.0.1:2380"},
@@ -102,7 +102,7 @@ func TestRealEtcdAcceptsTheYAMLConfig(t *testing.T) {
 		t.Skip("bin/etcd missing: run make etcd")
 	}
 	dir := t.TempDir()
-	c := EtcdConfig{
+	c := Config{
 		Minor: 6, Name: "n1", DataDir: filepath.Join(dir, "data"),
 		ListenPeerURLs: []string{"http://127.0.0.1:0"}, ListenClientURLs: []string{"http://127.0.0.1:0"},
 		AdvertiseClientURLs: []string{"http://127.0.0.1:2379"}, InitialAdvertisePeerURLs: []string{"http://127.0.0.1:2380"},
@@ -137,7 +137,7 @@ func binDir() string {
 	if d := os.Getenv("ETCDBOOT_BIN"); d != "" {
 		return d
 	}
-	d, _ := filepath.Abs("../bin")
+	d, _ := filepath.Abs("../../bin")
 	return d
 }
 
@@ -147,64 +147,5 @@ func TestInitialClusterAndURLs(t *testing.T) {
 	want := "a=https://10.0.0.1:2380,a=https://[fd00::1]:2380,b=https://10.0.0.2:2380"
 	if got != want {
 		t.Errorf("InitialCluster = %s, want %s", got, want)
-	}
-}
-
-func TestMemberIDMatchesEtcd(t *testing.T) {
-	// The ID real etcd 3.6.16 gave member n1 with this peer URL and token.
-	if got := MemberID([]string{"http://127.0.0.1:23800"}, "tok"); got != 0x25351fad42b3c84c {
-		t.Errorf("MemberID = %x", got)
-	}
-}
-
-func TestJournalSurvivesAndRecovers(t *testing.T) {
-	dir := t.TempDir()
-	j, err := OpenJournal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j.State.Token, j.State.Plan = "tok", &Plan{Action: ActionNew}
-	if err := j.Record(StepFirewall, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	j2, err := OpenJournal(dir)
-	if err != nil || !j2.Has(StepFirewall) || j2.Has(StepStart) || j2.State.Plan.Action != ActionNew {
-		t.Fatalf("reloaded journal: %+v %v", j2.State, err)
-	}
-	// A torn journal is moved aside, not trusted and not deleted.
-	if err := os.WriteFile(j.Path(), []byte(`{"token": "to`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	j3, err := OpenJournal(dir)
-	if err != nil || j3.Has(StepFirewall) {
-		t.Fatalf("corrupt journal trusted: %+v %v", j3.State, err)
-	}
-	if m, _ := filepath.Glob(filepath.Join(dir, "journal.json.corrupt-*")); len(m) != 1 {
-		t.Errorf("corrupt journal not kept aside: %v", m)
-	}
-}
-
-func TestMoveAsideNeverDeletes(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "etcd")
-	if err := os.MkdirAll(filepath.Join(data, "member"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	a, err := MoveAside(data, "rejoin", now)
-	if err != nil || a != data+".etcdboot-rejoin-20261125T100000Z" {
-		t.Fatalf("MoveAside = %q, %v", a, err)
-	}
-	if err := os.MkdirAll(filepath.Join(data, "member"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	b, err := MoveAside(data, "rejoin", now)
-	if err != nil || b == a {
-		t.Fatalf("second MoveAside = %q, %v", b, err)
-	}
-	for _, p := range []string{a, b} {
-		if _, err := os.Stat(filepath.Join(p, "member")); err != nil {
-			t.Errorf("moved dir lost its content: %v", err)
-		}
 	}
 }

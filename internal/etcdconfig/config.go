@@ -1,21 +1,17 @@
-package bootstrap
+package etcdconfig
 
 import (
 	"bytes"
 	"fmt"
-	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/etcdboot/etcdboot/spec"
 )
 
-// EtcdConfig is one member's etcd settings, independent of how they are
+// Config is one member's etcd settings, independent of how they are
 // written down. Zero values are left out, so etcd uses its own defaults.
-type EtcdConfig struct {
+type Config struct {
 	// Minor is the etcd 3.x minor version; it decides which settings exist.
 	Minor int
 
@@ -56,7 +52,7 @@ type setting struct {
 // settings lists the flags to write, in a stable order, for c.Minor: a
 // setting a version does not have is never written, because etcd refuses
 // unknown flags, config keys and ETCD_ variables alike.
-func (c EtcdConfig) settings() []setting {
+func (c Config) settings() []setting {
 	var s []setting
 	add := func(flag string, v any) {
 		switch x := v.(type) {
@@ -122,7 +118,7 @@ func (c EtcdConfig) settings() []setting {
 
 // Env renders the classic /etc/etcd/etcd.conf environment file: one
 // ETCD_<FLAG> line per setting. etcd is then started with no flags at all.
-func (c EtcdConfig) Env() []byte {
+func (c Config) Env() []byte {
 	var b bytes.Buffer
 	b.WriteString("# Written by etcdboot-agent; changes are overwritten at the next boot.\n")
 	for _, st := range c.settings() {
@@ -173,7 +169,7 @@ var yamlAsString = map[string]bool{
 }
 
 // YAML renders the settings as an etcd --config-file document.
-func (c EtcdConfig) YAML() ([]byte, error) {
+func (c Config) YAML() ([]byte, error) {
 	root := map[string]any{}
 	for _, st := range c.settings() {
 		path, ok := yamlPath[st.flag]
@@ -203,36 +199,4 @@ func (c EtcdConfig) YAML() ([]byte, error) {
 		return nil, fmt.Errorf("render etcd config: %w", err)
 	}
 	return b.Bytes(), nil
-}
-
-// url formats scheme://ip:port with IPv6 brackets.
-func hostURL(scheme string, ip netip.Addr, port int) string {
-	return fmt.Sprintf("%s://%s", scheme, netip.AddrPortFrom(ip, uint16(port)))
-}
-
-// PeerURLs are a member's peer URLs (one per IP).
-func PeerURLs(m spec.Member, peerPort int) []string {
-	return memberURLs(m, peerPort)
-}
-
-func memberURLs(m spec.Member, port int) []string {
-	var urls []string
-	for _, s := range m.IPs {
-		if ip, err := netip.ParseAddr(s); err == nil {
-			urls = append(urls, hostURL("https", ip, port))
-		}
-	}
-	return urls
-}
-
-// InitialCluster formats etcd's --initial-cluster from members.
-func InitialCluster(members []spec.Member, peerPort int) string {
-	var parts []string
-	for _, m := range members {
-		for _, u := range memberURLs(m, peerPort) {
-			parts = append(parts, m.Name+"="+u)
-		}
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
 }

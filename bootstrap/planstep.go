@@ -1,0 +1,91 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/etcdboot/etcdboot/spec"
+)
+
+// decide is the plan step: it observes the data dir, the journal and the
+// running cluster discovery found, lets Decide choose, and journals the
+// plan. A resumed join waits for the running cluster it needs, which it
+// returns with the plan.
+func (a *Agent) decide(ctx context.Context, n node, found discovered, prev JournalState) (Plan, *runningCluster, error) {
+	p := n.payload
+	dataDir := a.path(p.Etcd.DataDir)
+	rep, err := InspectDataDir(dataDir, n.name(), n.peerURLs(), p.Token, a.journal.State.MemberID)
+	if err != nil {
+		return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+	}
+	self := SelfUnknown
+	if found.running != nil {
+		self = n.selfIn(found.running.members)
+	}
+	plan, err := Decide(observe(rep, p.Restore, a.journal.State, prev, p.Token, found.running != nil, self))
+	if err != nil {
+		return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+	}
+	running := found.running
+	if needsRunningCluster(plan, running != nil) {
+		// Resuming a join while the cluster does not answer yet: wait for it.
+		if err := retry(ctx, a, "finding the running cluster to resume the join", func() error {
+			rc, err := a.probeCluster(ctx, n, addrsOf(candidates(p.Autoscaling, found.peers)))
+			if err == nil && rc == nil {
+				err = errors.New("no member answers yet")
+			}
+			running = rc
+			return err
+		}); err != nil {
+			return Plan{}, nil, err
+		}
+	}
+	a.journal.State.Plan = &plan
+	a.log.Info("plan", "action", plan.Action, "reason", plan.Reason)
+	return plan, running, nil
+}
+
+// observe gathers what Decide looks at: the data dir's report, the
+// payload's restore section against the journal (st, this run's; prev, as
+// the previous run left it, for an unfinished action of the same cluster
+// token) and what the running cluster, if any, says about this node
+// (self). It is pure.
+func observe(rep DataDirReport, restore *spec.Restore, st, prev JournalState, token string, running bool, self SelfState) Observed {
+	obs := Observed{DataDir: rep.State, DataDirDetail: rep.Detail}
+	if restore != nil {
+		obs.Restore, obs.RestoreDone = true, st.RestoredSHA256 == restore.SHA256
+	}
+	obs.Journaled = journaledAction(prev, token)
+	if running {
+		obs.ClusterRunning = true
+		obs.Self = self
+	}
+	return obs
+}
+
+// journaledAction is the action of an unfinished earlier run for the
+// cluster with token, or "" when the previous run finished (it passed the
+// health gate), planned nothing, or was for another token. It is pure.
+func journaledAction(prev JournalState, token string) Action {
+	if prev.Plan != nil && prev.Token == token && !containsStep(prev.Done, StepHealthy) {
+		return prev.Plan.Action
+	}
+	return ""
+}
+
+// needsRunningCluster reports whether plan must wait for a running cluster
+// before it goes on: a join or rejoin resumed while none answered. It is
+// pure.
+func needsRunningCluster(plan Plan, running bool) bool {
+	return (plan.Action == ActionJoin || plan.Action == ActionRejoin) && !running
+}
+
+func containsStep(done []StepRecord, s Step) bool {
+	for _, r := range done {
+		if r.Step == s {
+			return true
+		}
+	}
+	return false
+}

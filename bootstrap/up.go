@@ -1,0 +1,192 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/etcdboot/etcdboot/internal/monitoring"
+)
+
+// upState is what the steps of Up have produced so far, passed from step to
+// step as a value: each step reads what it needs and returns the state with
+// what it produced.
+type upState struct {
+	// prev is the journal as the previous run left it.
+	prev JournalState
+	// node is the payload step's.
+	node node
+	// found is the discovery step's; the plan step may find the running
+	// cluster a resumed join needs.
+	found discovered
+	// plan is the plan step's.
+	plan Plan
+	// joined is the membership step's, for a join.
+	joined joined
+	// sup runs etcd in exec mode, from the start step on.
+	sup *Supervisor
+}
+
+// upStep is one step of Up.
+type upStep struct {
+	step Step
+	run  func(context.Context, upState) (upState, error)
+}
+
+// upSteps are Up's steps, in Steps order: each calls one step function with
+// what it needs and keeps what it returns.
+func (a *Agent) upSteps() []upStep {
+	return []upStep{
+		{StepPayload, func(ctx context.Context, s upState) (upState, error) {
+			var err error
+			s.node, err = a.loadPayload(ctx, true)
+			return s, err
+		}},
+		{StepFirewall, func(_ context.Context, s upState) (upState, error) {
+			return s, a.applyFirewall(s.node)
+		}},
+		{StepDiscovery, func(ctx context.Context, s upState) (upState, error) {
+			var err error
+			s.found, err = a.discover(ctx, s.node)
+			return s, err
+		}},
+		{StepPlan, func(ctx context.Context, s upState) (upState, error) {
+			var err error
+			s.plan, s.found.running, err = a.decide(ctx, s.node, s.found, s.prev)
+			return s, err
+		}},
+		{StepDataDir, func(_ context.Context, s upState) (upState, error) {
+			return s, a.prepareDataDir(s.node, s.plan, s.found.peers)
+		}},
+		{StepMembership, func(ctx context.Context, s upState) (upState, error) {
+			var err error
+			s.joined, err = a.membership(ctx, s.node, s.plan, s.found.running)
+			return s, err
+		}},
+		{StepConfig, func(_ context.Context, s upState) (upState, error) {
+			return s, a.writeConfig(s.node, a.memberConfig(s.node, s.plan, s.found, s.joined))
+		}},
+		{StepStart, func(ctx context.Context, s upState) (upState, error) {
+			var err error
+			s.sup, err = a.start(ctx, s.node)
+			return s, err
+		}},
+		{StepHealthy, func(ctx context.Context, s upState) (upState, error) {
+			return s, a.waitHealthy(ctx, s.node, s.sup, s.joined.joiner)
+		}},
+	}
+}
+
+// stepsToRun are the steps Up runs: every step, each run again on every
+// boot (each is idempotent, and the journal only tells the plan step what
+// an unfinished run was doing). Under systemd the health gate is
+// etcd.service's: etcd.service is ordered after this agent, so waiting
+// here would wait for ourselves. It is pure.
+func stepsToRun(exec bool) []Step {
+	if exec {
+		return slices.Clone(Steps)
+	}
+	return slices.DeleteFunc(slices.Clone(Steps), func(s Step) bool { return s == StepHealthy })
+}
+
+// Up runs every step: payload, firewall, discovery, plan, data dir, config,
+// start, health gate. In exec mode it then supervises etcd until ctx ends or
+// etcd exits.
+func (a *Agent) Up(ctx context.Context) error {
+	s := upState{prev: a.journal.State}
+	a.journal.State.Done = nil
+	run := stepsToRun(a.cfg.Exec)
+	for _, st := range a.upSteps() {
+		if !slices.Contains(run, st.step) {
+			continue
+		}
+		var err error
+		if s, err = a.runStep(ctx, st, s); err != nil {
+			return err
+		}
+	}
+	if !a.cfg.Exec {
+		// Its ExecStartPost runs `etcdboot-agent ready`.
+		a.log.Info("handed over to systemd; etcd.service runs the health gate", "unit", a.cfg.Unit)
+		return nil
+	}
+	a.log.Info("member ready", "member", s.node.name(), "plan", s.plan.Action)
+	a.setPhase(monitoring.PhaseReady)
+	if s.sup != nil {
+		return a.supervise(ctx, s.node, s.sup)
+	}
+	return nil
+}
+
+// runStep runs one step and journals it; CrashAfter kills the agent right
+// after the step it names.
+func (a *Agent) runStep(ctx context.Context, st upStep, s upState) (upState, error) {
+	a.log.Info("step", "step", st.step)
+	a.setPhase(string(st.step))
+	s, err := st.run(ctx, s)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", st.step, err)
+	}
+	if err := a.journal.Record(st.step, a.cfg.Now()); err != nil {
+		return s, err
+	}
+	if st.step == StepPayload && a.cfg.Exec {
+		// The supervisor lives as long as etcd: it serves the agent's metrics.
+		if err := a.startMetrics(ctx, s.node); err != nil {
+			a.log.Warn("agent metrics not served", "err", err)
+		}
+	}
+	if a.cfg.CrashAfter == st.step {
+		a.log.Warn("crashing on purpose", "after", st.step)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	return s, nil
+}
+
+// Ready is the health gate alone, for etcd.service's ExecStartPost: it waits
+// until the member answers ready and journals it.
+func (a *Agent) Ready(ctx context.Context) error {
+	n, err := a.loadPayload(ctx, false)
+	if err != nil {
+		return fmt.Errorf("%s: %w", StepPayload, err)
+	}
+	if err := a.waitHealthy(ctx, n, nil, nil); err != nil {
+		return fmt.Errorf("%s: %w", StepHealthy, err)
+	}
+	return a.journal.Record(StepHealthy, a.cfg.Now())
+}
+
+// supervise forwards SIGTERM and SIGINT to etcd and returns when it exits.
+func (a *Agent) supervise(ctx context.Context, n node, sup *Supervisor) error {
+	// The supervisor also keeps the firewall in step with membership.
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		if err := a.watch(wctx, n); err != nil {
+			a.log.Warn("watch stopped", "err", err)
+		}
+	}()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			a.log.Info("stopping etcd", "signal", sig)
+			return sup.Stop(30 * time.Second)
+		case <-ctx.Done():
+			return sup.Stop(30 * time.Second)
+		case err := <-sup.Done():
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return fmt.Errorf("etcd exited (%v); see %s", err, sup.LogPath())
+		}
+	}
+}
