@@ -33,8 +33,8 @@ ignition: deps
 	@scripts/build-ignition.sh $(IGNITION_VERSION)
 
 build:
-	$(GO) build -o $(BIN)/etcdboot ./cmd/etcdboot
-	$(GO) build -o $(BIN)/etcdboot-agent ./cmd/etcdboot-agent
+	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/etcdboot ./cmd/etcdboot
+	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/etcdboot-agent ./cmd/etcdboot-agent
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -105,10 +105,14 @@ packer-validate: plugin
 image: deps etcd build plugin
 	$(PACKER) build -force images/packer/local-rootfs.pkr.hcl
 
+# Every benchmark, BENCH_COUNT (unit) and BENCH_E2E_COUNT (e2e) runs each,
+# ending with one table of the figures against the bare tools, also written
+# to docs/benchmarks.md; BENCH_IMAGE=1 adds the slow image benchmarks. The
+# cfssl CLI (generate's comparison) is built into bin/ at go.mod's version.
 bench: deps etcd build
-	$(GO) test -run '^$$' -bench . -benchtime 3x -benchmem $(UNIT_PKGS)
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 20m $$($(GO) list ./e2e/... | grep -v /e2e/image)
-	$(MAKE) bench-image
+	@test -x $(BIN)/cfssl -a -x $(BIN)/cfssljson || { v=$$($(GO) list -m -f '{{.Version}}' github.com/cloudflare/cfssl) && \
+	  CGO_ENABLED=0 GOBIN=$(BIN) $(GO) install github.com/cloudflare/cfssl/cmd/cfssl@$$v github.com/cloudflare/cfssl/cmd/cfssljson@$$v; }
+	GO=$(GO) scripts/bench-report.sh
 
 # Image build time and size against bare mmdebstrap, and boot-to-healthy of
 # three nspawn copies against their bare boot, each in the same run.
