@@ -66,8 +66,9 @@ var applyMu sync.Mutex
 // rules, as read by Current) Apply changes nothing and returns nil: re-applying
 // an identical policy is a no-op and every handle stays as it was.
 // Otherwise it replaces the table in one netlink batch (create-if-missing,
-// delete, create with sets, elements, chain and rules) committed by a single
-// Flush, so packets see either the old or the new ruleset, never a mix.
+// delete, create with sets, elements, chains and rules) committed by a single
+// Flush, so packets see either the old or the new ruleset, never a mix; an
+// output chain of the old table that p no longer has goes with it.
 func Apply(p Policy, opts ...Option) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("apply firewall: %w", err)
@@ -116,8 +117,25 @@ func Apply(p Policy, opts ...Option) error {
 		Priority: nftables.ChainPriorityFilter,
 		Policy:   ptr(nftables.ChainPolicyAccept),
 	})
+	// Both chains before any rule, as `nft -f` orders NFT(): the kernel then
+	// numbers every handle the same way for both.
+	var out *nftables.Chain
+	metadata := p.metadataRules()
+	if len(metadata) > 0 {
+		out = c.AddChain(&nftables.Chain{
+			Name:     outputChainName,
+			Table:    t,
+			Type:     nftables.ChainTypeFilter,
+			Hooknum:  nftables.ChainHookOutput,
+			Priority: nftables.ChainPriorityFilter,
+			Policy:   ptr(nftables.ChainPolicyAccept),
+		})
+	}
 	for _, r := range p.rules() {
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r.exprs(sets[r.set.name])})
+	}
+	for _, r := range metadata {
+		c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: r.exprs()})
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("apply firewall table inet %s: commit batch (nothing was changed): %w", p.Table, err)
@@ -260,6 +278,26 @@ func (r rule) exprs(set *nftables.Set) []expr.Any {
 		kind = expr.VerdictAccept
 	}
 	return append(e, &expr.Verdict{Kind: kind})
+}
+
+// exprs compiles r to the same expressions nft generates for r.nft() in an
+// inet table.
+func (r metadataRule) exprs() []expr.Any {
+	// In an inet table "ip daddr" implies "meta nfproto ipv4".
+	proto, off, n := byte(unix.NFPROTO_IPV4), uint32(16), uint32(4)
+	if r.addr.Is6() {
+		proto, off, n = unix.NFPROTO_IPV6, 24, 16
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{proto}},
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: r.addr.AsSlice()},
+		// skuid is a host-order uint32; 0 reads the same in either order.
+		&expr.Meta{Key: expr.MetaKeySKUID, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0, 0, 0}},
+		&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED},
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -14,7 +14,8 @@ import (
 var ErrDrift = errors.New("firewall table differs from the ruleset etcdboot writes")
 
 // Current reads the live policy of table ("" means DefaultTable) back from the
-// kernel: ports from the rules, peers and CIDRs from the set elements, in
+// kernel: ports from the rules, peers and CIDRs from the set elements,
+// metadata addresses from the output chain's rules, in
 // Canonical form. It returns an error wrapping ErrNotFound when the table does
 // not exist, and one wrapping ErrDrift when the table holds anything but the
 // exact ruleset Apply would write for the policy it returns.
@@ -54,7 +55,8 @@ func current(c *nftables.Conn, o options, table string) (Policy, error) {
 	t := tables[i]
 	p := Policy{Table: table}
 
-	if err := checkChains(c, table); err != nil {
+	hasOutput, err := checkChains(c, table)
+	if err != nil {
 		return Policy{}, err
 	}
 	if err := readSets(c, t, &p); err != nil {
@@ -77,14 +79,50 @@ func current(c *nftables.Conn, o options, table string) (Policy, error) {
 			return Policy{}, fmt.Errorf("%w: rule %d of chain %s is not %q; re-apply the policy", ErrDrift, i+1, chainName, r.nft())
 		}
 	}
+	if hasOutput {
+		if err := readMetadataRules(o, table, &p); err != nil {
+			return Policy{}, err
+		}
+	}
 	return p.Canonical(), nil
 }
 
-// checkChains verifies the table has exactly our base chain.
-func checkChains(c *nftables.Conn, table string) error {
+// readMetadataRules fills the metadata addresses of p from the output chain
+// and checks the chain holds exactly the rules Apply writes for them.
+func readMetadataRules(o options, table string, p *Policy) error {
+	rules, err := dumpRules(o, table, outputChainName)
+	if err != nil {
+		return fmt.Errorf("list rules of chain %s: %w", outputChainName, err)
+	}
+	if len(rules) == 0 {
+		// Apply writes no output chain rather than an empty one.
+		return fmt.Errorf("%w: chain %s has no rules; re-apply the policy", ErrDrift, outputChainName)
+	}
+	for i, r := range rules {
+		if !r.daddr.IsValid() {
+			return fmt.Errorf("%w: rule %d of chain %s matches no destination address; re-apply the policy", ErrDrift, i+1, outputChainName)
+		}
+		p.MetadataAddrs = append(p.MetadataAddrs, r.daddr)
+	}
+	// Canonical order and no duplicates, one rule each: compare rule by rule.
+	want := p.metadataRules()
+	if len(rules) != len(want) {
+		return fmt.Errorf("%w: chain %s has %d rules, want %d; re-apply the policy", ErrDrift, outputChainName, len(rules), len(want))
+	}
+	for i, r := range want {
+		if !slices.Equal(rules[i].keys, exprKeys(r.exprs())) {
+			return fmt.Errorf("%w: rule %d of chain %s is not %q; re-apply the policy", ErrDrift, i+1, outputChainName, r.nft())
+		}
+	}
+	return nil
+}
+
+// checkChains verifies the table has exactly our base chains: input, and
+// output if any; it reports whether output is there.
+func checkChains(c *nftables.Conn, table string) (hasOutput bool, err error) {
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {
-		return fmt.Errorf("list chains: %w", err)
+		return false, fmt.Errorf("list chains: %w", err)
 	}
 	var found []*nftables.Chain
 	for _, ch := range chains {
@@ -92,22 +130,32 @@ func checkChains(c *nftables.Conn, table string) error {
 			found = append(found, ch)
 		}
 	}
-	if len(found) != 1 || found[0].Name != chainName {
-		names := make([]string, len(found))
-		for i, ch := range found {
-			names[i] = ch.Name
+	names := make([]string, len(found))
+	for i, ch := range found {
+		names[i] = ch.Name
+	}
+	slices.Sort(names)
+	switch {
+	case slices.Equal(names, []string{chainName}):
+	case slices.Equal(names, []string{chainName, outputChainName}):
+		hasOutput = true
+	default:
+		return false, fmt.Errorf("%w: chains %v, want %q and optionally %q; re-apply the policy", ErrDrift, names, chainName, outputChainName)
+	}
+	for _, ch := range found {
+		hook := nftables.ChainHookInput
+		if ch.Name == outputChainName {
+			hook = nftables.ChainHookOutput
 		}
-		return fmt.Errorf("%w: chains %v, want only %q; re-apply the policy", ErrDrift, names, chainName)
+		ok := ch.Type == nftables.ChainTypeFilter &&
+			ch.Hooknum != nil && *ch.Hooknum == *hook &&
+			ch.Priority != nil && *ch.Priority == *nftables.ChainPriorityFilter &&
+			ch.Policy != nil && *ch.Policy == nftables.ChainPolicyAccept
+		if !ok {
+			return false, fmt.Errorf("%w: chain %s is not \"type filter hook %s priority 0; policy accept\"; re-apply the policy", ErrDrift, ch.Name, ch.Name)
+		}
 	}
-	ch := found[0]
-	ok := ch.Type == nftables.ChainTypeFilter &&
-		ch.Hooknum != nil && *ch.Hooknum == *nftables.ChainHookInput &&
-		ch.Priority != nil && *ch.Priority == *nftables.ChainPriorityFilter &&
-		ch.Policy != nil && *ch.Policy == nftables.ChainPolicyAccept
-	if !ok {
-		return fmt.Errorf("%w: chain %s is not \"type filter hook input priority 0; policy accept\"; re-apply the policy", ErrDrift, chainName)
-	}
-	return nil
+	return hasOutput, nil
 }
 
 // readSets fills the peers and CIDRs of p from the set elements.

@@ -83,13 +83,16 @@ func jsonElem(t *testing.T, raw json.RawMessage) string {
 }
 
 // chainRules returns the rules of the input chain as `nft list` prints them.
-func chainRules(listing string) []string {
+func chainRules(listing string) []string { return chainRulesOf(listing, chainName) }
+
+// chainRulesOf returns the rules of chain as `nft list` prints them.
+func chainRulesOf(listing, chain string) []string {
 	var rules []string
 	in := false
 	for _, line := range strings.Split(listing, "\n") {
 		line = strings.TrimSpace(line)
 		switch {
-		case strings.HasPrefix(line, "chain input"):
+		case strings.HasPrefix(line, "chain "+chain+" "):
 			in = true
 		case in && line == "}":
 			return rules
@@ -152,11 +155,11 @@ func TestApplyMatchesNftOfNFTText(t *testing.T) {
 			}
 			// Only the rules' bytecode: set elements legitimately differ (nft
 			// adds a leading {0, end} element and userdata on open intervals).
-			bytecode := func(ns *netNS) string {
+			bytecode := func(ns *netNS, chain string) string {
 				var b strings.Builder
-				out := ns.nft(t, "--debug=netlink", "list", "chain", "inet", table, chainName)
+				out := ns.nft(t, "--debug=netlink", "list", "chain", "inet", table, chain)
 				for _, line := range strings.Split(out, "\n") {
-					if strings.HasPrefix(line, "inet "+table+" "+chainName) || strings.HasPrefix(line, "  [ ") {
+					if strings.HasPrefix(line, "inet "+table+" "+chain) || strings.HasPrefix(line, "  [ ") {
 						b.WriteString(line + "\n")
 					}
 				}
@@ -165,8 +168,14 @@ func TestApplyMatchesNftOfNFTText(t *testing.T) {
 				}
 				return b.String()
 			}
-			if a, b := bytecode(viaNft), bytecode(viaNetlink); a != b {
-				t.Errorf("bytecode differs:\nnft -f NFT():\n%s\nApply:\n%s", a, b)
+			chains := []string{chainName}
+			if len(p.MetadataAddrs) > 0 {
+				chains = append(chains, outputChainName)
+			}
+			for _, chain := range chains {
+				if a, b := bytecode(viaNft, chain), bytecode(viaNetlink, chain); a != b {
+					t.Errorf("chain %s: bytecode differs:\nnft -f NFT():\n%s\nApply:\n%s", chain, a, b)
+				}
 			}
 			// Current reads both back, including nft's own interval encoding.
 			for label, ns := range map[string]*netNS{"nft": viaNft, "netlink": viaNetlink} {
@@ -199,6 +208,8 @@ func TestReapplyIdenticalPolicyIsNoOp(t *testing.T) {
 	shuffled := p
 	shuffled.Peers = slices.Clone(p.Peers)
 	slices.Reverse(shuffled.Peers)
+	shuffled.MetadataAddrs = slices.Clone(p.MetadataAddrs)
+	slices.Reverse(shuffled.MetadataAddrs)
 	for _, q := range []Policy{p, shuffled, p.Canonical()} {
 		if err := Apply(q, ns.opt()); err != nil {
 			t.Fatalf("re-Apply: %v", err)
@@ -254,6 +265,37 @@ func TestApplyRepairsDrift(t *testing.T) {
 		}, ErrDrift},
 		{"extra chain", func(t *testing.T, ns *netNS) {
 			ns.nft(t, "add", "chain", "inet", DefaultTable, "other")
+		}, ErrDrift},
+		{"metadata rule deleted", func(t *testing.T, ns *netNS) {
+			h := ruleHandle(t, ns, "ip6 daddr fd00:ec2::254 meta skuid != 0 reject with icmpx admin-prohibited")
+			ns.nft(t, "delete", "rule", "inet", DefaultTable, outputChainName, "handle", h)
+		}, nil},
+		{"metadata rule opened to another uid", func(t *testing.T, ns *netNS) {
+			h := ruleHandle(t, ns, "ip daddr 169.254.169.254 meta skuid != 0 reject with icmpx admin-prohibited")
+			ns.nft(t, "replace", "rule", "inet", DefaultTable, outputChainName, "handle", h, "ip", "daddr", "169.254.169.254", "meta", "skuid", "!=", "{ 0, 998 }", "reject", "with", "icmpx", "admin-prohibited")
+		}, ErrDrift},
+		{"metadata rule turned into accept", func(t *testing.T, ns *netNS) {
+			h := ruleHandle(t, ns, "ip daddr 169.254.169.254 meta skuid != 0 reject with icmpx admin-prohibited")
+			ns.nft(t, "replace", "rule", "inet", DefaultTable, outputChainName, "handle", h, "ip", "daddr", "169.254.169.254", "meta", "skuid", "!=", "0", "accept")
+		}, ErrDrift},
+		{"metadata address added", func(t *testing.T, ns *netNS) {
+			// Last in canonical order: the chain still has Apply's shape.
+			ns.nft(t, "add", "rule", "inet", DefaultTable, outputChainName, "ip6", "daddr", "fd00:ec2::fffe", "meta", "skuid", "!=", "0", "reject", "with", "icmpx", "admin-prohibited")
+		}, nil},
+		{"metadata address added out of order", func(t *testing.T, ns *netNS) {
+			ns.nft(t, "add", "rule", "inet", DefaultTable, outputChainName, "ip", "daddr", "169.254.170.2", "meta", "skuid", "!=", "0", "reject", "with", "icmpx", "admin-prohibited")
+		}, ErrDrift},
+		{"earlier rule in output chain", func(t *testing.T, ns *netNS) {
+			ns.nft(t, "insert", "rule", "inet", DefaultTable, outputChainName, "ip", "daddr", "169.254.169.254", "accept")
+		}, ErrDrift},
+		{"output chain flushed", func(t *testing.T, ns *netNS) {
+			ns.nft(t, "flush", "chain", "inet", DefaultTable, outputChainName)
+		}, ErrDrift},
+		{"output chain deleted", func(t *testing.T, ns *netNS) {
+			ns.nft(t, "delete", "chain", "inet", DefaultTable, outputChainName)
+		}, nil},
+		{"output chain policy drop", func(t *testing.T, ns *netNS) {
+			ns.nft(t, "add", "chain", "inet", DefaultTable, outputChainName, "{ type filter hook output priority 0; policy drop; }")
 		}, ErrDrift},
 		{"peer added", func(t *testing.T, ns *netNS) {
 			ns.nft(t, "add", "element", "inet", DefaultTable, "peers4", "{ 10.9.9.9 }")
@@ -439,5 +481,82 @@ func TestWithNetNSRejectsBadFD(t *testing.T) {
 		if err := Apply(DefaultPolicy(), WithNetNS(fd)); err == nil || !strings.Contains(err.Error(), "WithNetNS") {
 			t.Errorf("Apply(WithNetNS(%d)) = %v, want a WithNetNS error", fd, err)
 		}
+	}
+}
+
+func TestApplyAddsOutputChainForMetadata(t *testing.T) {
+	ns := newNetNS(t)
+	p := representativePolicy()
+	if err := Apply(p, ns.opt()); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	listing := ns.listTable(t, DefaultTable, false)
+	if !strings.Contains(listing, "type filter hook output priority filter; policy accept;") {
+		t.Errorf("no filter/output/0/accept base chain:\n%s", listing)
+	}
+	want := []string{
+		"ip daddr 100.100.100.200 meta skuid != 0 reject with icmpx admin-prohibited",
+		"ip daddr 169.254.169.254 meta skuid != 0 reject with icmpx admin-prohibited",
+		"ip6 daddr fd00:ec2::254 meta skuid != 0 reject with icmpx admin-prohibited",
+	}
+	if got := chainRulesOf(listing, outputChainName); !reflect.DeepEqual(got, want) {
+		t.Errorf("output rules =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The input chain is what it was before metadata addresses existed.
+	var input []string
+	for _, r := range p.rules() {
+		input = append(input, r.nft())
+	}
+	if got := chainRules(listing); !reflect.DeepEqual(got, input) {
+		t.Errorf("input rules =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(input, "\n"))
+	}
+}
+
+// TestApplyAddsAndRemovesOutputChain goes from a table of before the output
+// chain existed to one with it and back: each step replaces the table and
+// Current reads the metadata addresses (or none) back.
+func TestApplyAddsAndRemovesOutputChain(t *testing.T) {
+	ns := newNetNS(t)
+	without := representativePolicy()
+	without.MetadataAddrs = nil
+	with := representativePolicy()
+	for i, p := range []Policy{without, with, without, DefaultPolicy()} {
+		if err := Apply(p, ns.opt()); err != nil {
+			t.Fatalf("step %d: Apply: %v", i, err)
+		}
+		listing := ns.listTable(t, DefaultTable, false)
+		hasOutput := strings.Contains(listing, "chain "+outputChainName)
+		if hasOutput != (len(p.MetadataAddrs) > 0) {
+			t.Errorf("step %d: output chain present = %v with %d metadata addresses:\n%s", i, hasOutput, len(p.MetadataAddrs), listing)
+		}
+		got, err := Current("", ns.opt())
+		if err != nil {
+			t.Fatalf("step %d: Current: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, p.Canonical()) {
+			t.Errorf("step %d: Current =\n%+v\nwant\n%+v", i, got, p.Canonical())
+		}
+	}
+}
+
+// TestApplyReplacesForeignOutputChain: an output chain in a policy without
+// metadata addresses is drift, and Apply removes it.
+func TestApplyReplacesForeignOutputChain(t *testing.T) {
+	ns := newNetNS(t)
+	p := DefaultPolicy()
+	p.MetadataAddrs = nil
+	if err := Apply(p, ns.opt()); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	want := ns.listTable(t, DefaultTable, false)
+	ns.nft(t, "add", "chain", "inet", DefaultTable, outputChainName, "{ type filter hook output priority 0; policy accept; }")
+	if _, err := Current("", ns.opt()); !errors.Is(err, ErrDrift) {
+		t.Errorf("Current with an empty output chain: err = %v, want ErrDrift", err)
+	}
+	if err := Apply(p, ns.opt()); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if got := ns.listTable(t, DefaultTable, false); got != want {
+		t.Errorf("Apply left\n%s\nwant\n%s", got, want)
 	}
 }

@@ -38,8 +38,27 @@ func (p Policy) NFT() string {
 	for _, r := range p.rules() {
 		fmt.Fprintf(&b, "\t\t%s\n", r.nft())
 	}
-	b.WriteString("\t}\n}\n")
+	b.WriteString("\t}\n")
+	if rs := p.metadataRules(); len(rs) > 0 {
+		fmt.Fprintf(&b, "\n\tchain %s {\n", outputChainName)
+		b.WriteString("\t\ttype filter hook output priority 0; policy accept;\n")
+		for _, r := range rs {
+			fmt.Fprintf(&b, "\t\t%s\n", r.nft())
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("}\n")
 	return b.String()
+}
+
+// nft renders one output rule the way `nft list` prints it; nft lists uids
+// as numbers unless given -u.
+func (r metadataRule) nft() string {
+	family := "ip"
+	if r.addr.Is6() {
+		family = "ip6"
+	}
+	return fmt.Sprintf("%s daddr %s meta skuid != 0 reject with icmpx admin-prohibited", family, r.addr)
 }
 
 // nft renders one rule the way `nft list` prints it.

@@ -19,11 +19,16 @@ func goldenPolicies() map[string]Policy {
 		Peers:            addrs("fd00:123:250::2", "fd00:123:250::1"),
 		ClientCIDRs:      prefixes("10.123.1.0/24", "::/0", "10.123.0.0/24"),
 		MonitoringCIDRs:  prefixes("255.255.255.0/24"),
+		MetadataAddrs:    addrs("fd00:ec2::254"),
 	}
+	// The same as the default but with the metadata service open to all.
+	openMetadata := DefaultPolicy()
+	openMetadata.MetadataAddrs = nil
 	return map[string]Policy{
 		"representative": representativePolicy(),
 		"default":        DefaultPolicy(),
 		"custom":         custom,
+		"open-metadata":  openMetadata,
 	}
 }
 
@@ -76,5 +81,27 @@ func TestNFTIgnoresInputOrder(t *testing.T) {
 	b.ClientCIDRs = append(b.ClientCIDRs[2:], b.ClientCIDRs[:2]...)
 	if a.NFT() != b.NFT() {
 		t.Errorf("NFT() depends on input order:\n%s\n---\n%s", a.NFT(), b.NFT())
+	}
+}
+
+// TestNFTOutputChainOnlyWithMetadataAddrs: no metadata addresses, no output
+// chain; otherwise one after the input chain.
+func TestNFTOutputChainOnlyWithMetadataAddrs(t *testing.T) {
+	p := DefaultPolicy()
+	p.MetadataAddrs = nil
+	if got := p.NFT(); strings.Contains(got, "chain output") || strings.Contains(got, "skuid") {
+		t.Errorf("NFT() without metadata addresses has an output chain:\n%s", got)
+	}
+	got := DefaultPolicy().NFT()
+	want := "\tchain output {\n" +
+		"\t\ttype filter hook output priority 0; policy accept;\n" +
+		"\t\tip daddr 169.254.169.254 meta skuid != 0 reject with icmpx admin-prohibited\n" +
+		"\t\tip6 daddr fd00:ec2::254 meta skuid != 0 reject with icmpx admin-prohibited\n" +
+		"\t}\n}\n"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("NFT() does not end with the output chain\n%s\ngot:\n%s", want, got)
+	}
+	if i, j := strings.Index(got, "chain input"), strings.Index(got, "chain output"); i < 0 || j < i {
+		t.Errorf("want chain input before chain output:\n%s", got)
 	}
 }

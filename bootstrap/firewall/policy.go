@@ -22,8 +22,18 @@ const (
 // ErrInvalidPolicy is wrapped by every problem Validate reports.
 var ErrInvalidPolicy = errors.New("invalid firewall policy")
 
-// Policy is the node's etcd firewall as data: who may reach which etcd port.
-// Only TCP to the four ports is filtered; the rest of the host is untouched.
+// DefaultMetadataAddrs are the cloud instance metadata service's addresses:
+// 169.254.169.254 (AWS, GCP, Azure, OpenStack and most others) and
+// fd00:ec2::254 (AWS's IPv6 endpoint).
+var DefaultMetadataAddrs = []netip.Addr{
+	netip.MustParseAddr("169.254.169.254"),
+	netip.MustParseAddr("fd00:ec2::254"),
+}
+
+// Policy is the node's etcd firewall as data: who may reach which etcd port,
+// and who may reach the metadata service. Only TCP to the four ports and
+// locally sent packets to the metadata addresses are filtered; the rest of
+// the host is untouched.
 type Policy struct {
 	// Table is the name of the inet table; "" means DefaultTable.
 	Table string
@@ -39,10 +49,17 @@ type Policy struct {
 	ClientCIDRs []netip.Prefix
 	// MonitoringCIDRs may reach MetricsPort and AgentMetricsPort.
 	MonitoringCIDRs []netip.Prefix
+	// MetadataAddrs are the cloud instance metadata service's addresses
+	// (see DefaultMetadataAddrs): only sockets of uid 0 may send to them, so
+	// etcd and every other local user cannot read the node's user data,
+	// which holds its keys. Packets without a local socket (forwarded, or
+	// sent by the kernel itself) are not affected. Empty means no output
+	// chain: the metadata service stays open to every local user.
+	MetadataAddrs []netip.Addr
 }
 
-// DefaultPolicy returns a Policy with the default table and ports and no
-// sources allowed besides loopback.
+// DefaultPolicy returns a Policy with the default table and ports, no
+// sources allowed besides loopback, and the metadata service root's.
 func DefaultPolicy() Policy {
 	return Policy{
 		Table:            DefaultTable,
@@ -50,6 +67,7 @@ func DefaultPolicy() Policy {
 		PeerPort:         DefaultPeerPort,
 		MetricsPort:      DefaultMetricsPort,
 		AgentMetricsPort: DefaultAgentMetricsPort,
+		MetadataAddrs:    slices.Clone(DefaultMetadataAddrs),
 	}
 }
 
@@ -89,6 +107,11 @@ func (p Policy) Validate() error {
 			bad("Peers[%d]: %v", i, err)
 		}
 	}
+	for i, a := range p.MetadataAddrs {
+		if err := validateMetadataAddr(a); err != nil {
+			bad("MetadataAddrs[%d]: %v", i, err)
+		}
+	}
 	for _, f := range []struct {
 		field    string
 		prefixes []netip.Prefix
@@ -123,6 +146,20 @@ func validatePeer(a netip.Addr) error {
 	return nil
 }
 
+func validateMetadataAddr(a netip.Addr) error {
+	switch {
+	case !a.IsValid():
+		return errors.New("empty or invalid address; give the metadata service's IPv4 or IPv6 address, e.g. 169.254.169.254")
+	case a.Zone() != "":
+		return fmt.Errorf("%s has a zone; packets carry no zone, drop %q", a, "%"+a.Zone())
+	case a.Is4In6():
+		return fmt.Errorf("%s is an IPv4-mapped IPv6 address; write it as %s (sockets sending to it are matched as IPv4)", a, a.Unmap())
+	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast():
+		return fmt.Errorf("%s cannot be a metadata address: only root could use it; give the metadata service's unicast address, e.g. 169.254.169.254", a)
+	}
+	return nil
+}
+
 func validatePrefix(p netip.Prefix) error {
 	switch {
 	case !p.IsValid():
@@ -135,8 +172,8 @@ func validatePrefix(p netip.Prefix) error {
 	return nil
 }
 
-// Canonical returns p with the default table filled in, peers sorted and
-// de-duplicated, and CIDRs sorted with duplicates and prefixes covered by
+// Canonical returns p with the default table filled in, peers and metadata
+// addresses sorted and de-duplicated, and CIDRs sorted with duplicates and prefixes covered by
 // another one dropped. Two policies with the same Canonical form produce the
 // same ruleset; Current returns policies in this form.
 func (p Policy) Canonical() Policy {
@@ -147,6 +184,7 @@ func (p Policy) Canonical() Policy {
 	q.Peers = canonicalAddrs(p.Peers)
 	q.ClientCIDRs = canonicalPrefixes(p.ClientCIDRs)
 	q.MonitoringCIDRs = canonicalPrefixes(p.MonitoringCIDRs)
+	q.MetadataAddrs = canonicalAddrs(p.MetadataAddrs)
 	return q
 }
 
@@ -158,7 +196,8 @@ func (p Policy) Equal(q Policy) bool {
 		a.AgentMetricsPort == b.AgentMetricsPort &&
 		slices.Equal(a.Peers, b.Peers) &&
 		slices.Equal(a.ClientCIDRs, b.ClientCIDRs) &&
-		slices.Equal(a.MonitoringCIDRs, b.MonitoringCIDRs)
+		slices.Equal(a.MonitoringCIDRs, b.MonitoringCIDRs) &&
+		slices.Equal(a.MetadataAddrs, b.MetadataAddrs)
 }
 
 // canonicalAddrs returns a sorted copy without duplicates; nil for none so

@@ -31,6 +31,8 @@ func representativePolicy() Policy {
 	p.Peers = addrs("10.123.250.3", "10.123.250.1", "fd00:123:250::1", "10.123.250.2", "10.123.250.1")
 	p.ClientCIDRs = prefixes("10.123.0.0/24", "fd00::/8", "10.0.0.5/32", "10.123.0.128/25")
 	p.MonitoringCIDRs = prefixes("192.168.2.0/24", "0.0.0.0/0", "2001:db8:1::/48")
+	// 100.100.100.200 is Alibaba Cloud's metadata service.
+	p.MetadataAddrs = addrs("fd00:ec2::254", "169.254.169.254", "100.100.100.200", "169.254.169.254")
 	return p
 }
 
@@ -70,6 +72,12 @@ func TestValidateReportsProblem(t *testing.T) {
 		{"client CIDR with host bits", func(p *Policy) { p.ClientCIDRs = prefixes("10.123.0.5/24") }, "ClientCIDRs[0]: 10.123.0.5/24 has host bits set; did you mean 10.123.0.0/24?"},
 		{"monitoring CIDR with host bits", func(p *Policy) { p.MonitoringCIDRs = prefixes("fd00::1/8") }, "MonitoringCIDRs[0]: fd00::1/8 has host bits set"},
 		{"IPv4-mapped CIDR", func(p *Policy) { p.MonitoringCIDRs = prefixes("::ffff:10.0.0.0/104") }, "IPv4-mapped IPv6 prefix"},
+		{"zero metadata address", func(p *Policy) { p.MetadataAddrs = []netip.Addr{{}} }, "MetadataAddrs[0]: empty or invalid address"},
+		{"metadata address with zone", func(p *Policy) { p.MetadataAddrs = addrs("169.254.169.254", "fe80::a9fe:a9fe%eth0") }, "MetadataAddrs[1]: fe80::a9fe:a9fe%eth0 has a zone"},
+		{"IPv4-mapped metadata address", func(p *Policy) { p.MetadataAddrs = addrs("::ffff:169.254.169.254") }, "MetadataAddrs[0]: ::ffff:169.254.169.254 is an IPv4-mapped IPv6 address; write it as 169.254.169.254"},
+		{"unspecified metadata address", func(p *Policy) { p.MetadataAddrs = addrs("::") }, "MetadataAddrs[0]: :: cannot be a metadata address"},
+		{"loopback metadata address", func(p *Policy) { p.MetadataAddrs = addrs("127.0.0.1") }, "MetadataAddrs[0]: 127.0.0.1 cannot be a metadata address"},
+		{"multicast metadata address", func(p *Policy) { p.MetadataAddrs = addrs("ff02::1") }, "MetadataAddrs[0]: ff02::1 cannot be a metadata address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +115,7 @@ func TestCanonicalSortsDeduplicatesAndDropsCoveredPrefixes(t *testing.T) {
 	want.Peers = addrs("10.123.250.1", "10.123.250.2", "10.123.250.3", "fd00:123:250::1")
 	want.ClientCIDRs = prefixes("10.0.0.5/32", "10.123.0.0/24", "fd00::/8")
 	want.MonitoringCIDRs = prefixes("0.0.0.0/0", "2001:db8:1::/48")
+	want.MetadataAddrs = addrs("100.100.100.200", "169.254.169.254", "fd00:ec2::254")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Canonical() =\n%+v\nwant\n%+v", got, want)
 	}
@@ -117,6 +126,14 @@ func TestCanonicalSortsDeduplicatesAndDropsCoveredPrefixes(t *testing.T) {
 	other.Peers = other.Peers[1:]
 	if other.Equal(representativePolicy()) {
 		t.Error("policies with different peers are Equal")
+	}
+	other = representativePolicy()
+	other.MetadataAddrs = nil
+	if other.Equal(representativePolicy()) {
+		t.Error("policies with different metadata addresses are Equal")
+	}
+	if (Policy{MetadataAddrs: []netip.Addr{}}).Equal(Policy{}) != true {
+		t.Error("an empty and a nil MetadataAddrs are not Equal")
 	}
 }
 
@@ -157,5 +174,58 @@ func TestRulesPerPort(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rules =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestDefaultPolicyMakesMetadataRootsOnly(t *testing.T) {
+	p := DefaultPolicy()
+	if want := addrs("169.254.169.254", "fd00:ec2::254"); !reflect.DeepEqual(p.MetadataAddrs, want) {
+		t.Errorf("DefaultPolicy().MetadataAddrs = %v, want %v", p.MetadataAddrs, want)
+	}
+	// DefaultPolicy hands out a copy: changing it must not change the next.
+	p.MetadataAddrs[0] = netip.MustParseAddr("100.100.100.200")
+	if got := DefaultPolicy().MetadataAddrs[0]; got != netip.MustParseAddr("169.254.169.254") {
+		t.Errorf("DefaultPolicy shares DefaultMetadataAddrs: got %s", got)
+	}
+}
+
+func TestMetadataRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		addrs []netip.Addr
+		want  []string
+	}{
+		{"default", DefaultMetadataAddrs, []string{
+			"ip daddr 169.254.169.254 meta skuid != 0 reject with icmpx admin-prohibited",
+			"ip6 daddr fd00:ec2::254 meta skuid != 0 reject with icmpx admin-prohibited",
+		}},
+		{"none", nil, nil},
+		{"empty", []netip.Addr{}, nil},
+		{"unsorted with duplicates, IPv4 first", addrs("fd00:ec2::254", "169.254.169.254", "100.100.100.200", "fd00:ec2::254"), []string{
+			"ip daddr 100.100.100.200 meta skuid != 0 reject with icmpx admin-prohibited",
+			"ip daddr 169.254.169.254 meta skuid != 0 reject with icmpx admin-prohibited",
+			"ip6 daddr fd00:ec2::254 meta skuid != 0 reject with icmpx admin-prohibited",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, r := range (Policy{MetadataAddrs: tt.addrs}).metadataRules() {
+				got = append(got, r.nft())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("metadataRules =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestMetadataRulesLeaveInputChainAlone: the output chain is added beside
+// the input chain, whose rules do not depend on the metadata addresses.
+func TestMetadataRulesLeaveInputChainAlone(t *testing.T) {
+	with, without := DefaultPolicy(), DefaultPolicy()
+	without.MetadataAddrs = nil
+	if !reflect.DeepEqual(with.rules(), without.rules()) {
+		t.Error("the input chain's rules depend on MetadataAddrs")
 	}
 }

@@ -3,6 +3,7 @@ package firewall
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
@@ -12,9 +13,10 @@ import (
 
 // kernelRule is one rule as dumped by the kernel.
 type kernelRule struct {
-	keys []string // exprKeys of its expressions, for comparison
-	port uint16   // the TCP dport it matches, 0 if none
-	set  string   // the set it looks up, "" if none
+	keys  []string   // exprKeys of its expressions, for comparison
+	port  uint16     // the TCP dport it matches, 0 if none
+	set   string     // the set it looks up, "" if none
+	daddr netip.Addr // the destination address it matches, zero if none
 }
 
 // dumpRules lists the rules of a chain straight from netlink. google/nftables
@@ -117,6 +119,11 @@ func decodeRule(b []byte) (kernelRule, error) {
 					r.port = binary.BigEndian.Uint16(c.Data)
 				}
 			}
+			if x.Base == expr.PayloadBaseNetworkHeader && ((x.Offset == 16 && x.Len == 4) || (x.Offset == 24 && x.Len == 16)) && i+1 < len(exprs) {
+				if c, ok := exprs[i+1].(*expr.Cmp); ok && c.Op == expr.CmpOpEq && len(c.Data) == int(x.Len) {
+					r.daddr, _ = netip.AddrFromSlice(c.Data)
+				}
+			}
 		case *expr.Lookup:
 			r.set = x.SetName
 		}
@@ -137,6 +144,8 @@ func decodeExpr(name string, data []byte) (expr.Any, error) {
 		e = &expr.Payload{}
 	case "lookup":
 		e = &expr.Lookup{}
+	case "reject":
+		e = &expr.Reject{}
 	case "immediate":
 		return decodeImmediate(data)
 	default:

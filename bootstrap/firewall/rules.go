@@ -2,8 +2,12 @@ package firewall
 
 import "net/netip"
 
-// chainName is the one base chain of the table.
-const chainName = "input"
+// The base chains of the table: input always, output only for a policy with
+// metadata addresses.
+const (
+	chainName       = "input"
+	outputChainName = "output"
+)
 
 // setDef describes one named set of the table.
 type setDef struct {
@@ -106,4 +110,29 @@ func (p Policy) prefixes(s setDef) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// metadataRule is one rule of the output chain, as data: packets to addr from
+// a socket whose owner is not uid 0 are rejected.
+//
+// Reject rather than drop: the sender is a local process, so there is nothing
+// to hide from it, and a drop would make every cloud SDK's credential chain
+// and tool that probes the metadata service hang until its timeout, where an
+// ICMP "administratively prohibited" fails its connect at once (EHOSTUNREACH
+// for IPv4, EACCES for IPv6). AWS's own guide to limiting IMDS access rejects
+// too. "meta skuid" does not match a packet without a full local socket, so
+// forwarded packets (which never pass the output hook) and the kernel's own
+// (TCP resets, ICMP errors) go through.
+type metadataRule struct {
+	addr netip.Addr
+}
+
+// metadataRules returns the output chain of p in order: one rule per
+// metadata address, IPv4 first. None means the table has no output chain.
+func (p Policy) metadataRules() []metadataRule {
+	var rs []metadataRule
+	for _, a := range canonicalAddrs(p.MetadataAddrs) {
+		rs = append(rs, metadataRule{addr: a})
+	}
+	return rs
 }
