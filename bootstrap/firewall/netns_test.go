@@ -25,6 +25,10 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 const nsPrefix = "ebfw-"
 
 func TestMain(m *testing.M) {
+	// The test binary re-executed as another user: see metadataClient.
+	if url := os.Getenv(metadataClientEnv); url != "" {
+		os.Exit(metadataClient(url))
+	}
 	flag.Parse()
 	if os.Geteuid() == 0 {
 		removeStaleNetNS()
