@@ -14,7 +14,8 @@ import (
 	"github.com/etcdboot/etcdboot/spec"
 )
 
-// discover is the discovery step: it finds the member set the firewall and --initial-cluster use.
+// discover is the discovery step: it finds the member set the firewall and
+// --initial-cluster use, and the running cluster if one answers.
 //
 // In DNS mode the agent reads the _etcd-server-ssl._tcp SRV records itself and
 // builds --initial-cluster from them instead of handing etcd --discovery-srv:
