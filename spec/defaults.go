@@ -1,6 +1,9 @@
 package spec
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // etcd's own defaults, used where the operator leaves a setting out.
 const (
@@ -23,6 +26,12 @@ const (
 	DefaultBackupDir         = "/var/backups/etcd"
 	DefaultUploadTimeout     = 15 * time.Minute
 )
+
+// DefaultMetadataAddresses are the cloud instance metadata service's
+// addresses firewall.metadataAccess keeps root's by default: 169.254.169.254
+// (AWS, GCP, Azure, OpenStack and most others) and fd00:ec2::254 (AWS's
+// IPv6 endpoint).
+var DefaultMetadataAddresses = []string{"169.254.169.254", "fd00:ec2::254"}
 
 // ApplyDefaults fills every unset field of c with etcdboot's default.
 // Tuning left at zero stays zero: the agent then leaves it to etcd.
@@ -58,6 +67,7 @@ func (c *Cluster) ApplyDefaults() {
 	if c.PKI.Layout == "" {
 		c.PKI.Layout = LayoutEtcdboot
 	}
+	c.Firewall.applyDefaults()
 	if len(c.Payload.Formats) == 0 {
 		c.Payload.Formats = []string{FormatIgnition, FormatCloudInit}
 	}
@@ -89,6 +99,27 @@ func (b *Backup) ApplyDefaults() {
 	}
 	if b.UploadTimeout == 0 {
 		b.UploadTimeout = Duration(DefaultUploadTimeout)
+	}
+}
+
+// applyDefaults writes the metadata restriction out in full, so that the
+// payload says what the agent enforces: rootOnly true with the default
+// addresses unless the spec says otherwise. A disabled firewall gets none:
+// the agent then installs no table at all.
+func (f *Firewall) applyDefaults() {
+	if !f.IsEnabled() {
+		return
+	}
+	if f.MetadataAccess == nil {
+		f.MetadataAccess = &MetadataAccess{}
+	}
+	m := f.MetadataAccess
+	if m.RootOnly == nil {
+		rootOnly := true
+		m.RootOnly = &rootOnly
+	}
+	if *m.RootOnly && len(m.Addresses) == 0 {
+		m.Addresses = slices.Clone(DefaultMetadataAddresses)
 	}
 }
 

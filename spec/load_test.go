@@ -2,9 +2,12 @@ package spec
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +157,27 @@ func TestValidationMessages(t *testing.T) {
 			[]string{`c.yaml:11:11: backup.target: "file://backups": a file target is an absolute path with three slashes, e.g. file:///var/backups/etcd`}},
 		{"backup target with a secret", validHeader + threeMembers + "backup:\n  target: s3://b/p?region=x&secret_key=abc\n",
 			[]string{`c.yaml:11:11: backup.target: "s3://b/p?region=x&secret_key=abc" has the query parameter "secret_key", which looks like a credential; payloads must not carry secrets: use the cloud's credential chain`}},
+		{"metadata address not an address", validHeader + threeMembers + "firewall:\n  metadataAccess:\n    addresses: [169.254.169.254/32, metadata.google.internal]\n",
+			[]string{
+				`c.yaml:12:17: firewall.metadataAccess.addresses[0]: "169.254.169.254/32" is a CIDR; list the metadata service's single addresses, e.g. 169.254.169.254`,
+				`c.yaml:12:37: firewall.metadataAccess.addresses[1]: "metadata.google.internal" is not an IP address; write the metadata service's address, e.g. 169.254.169.254`,
+			}},
+		{"metadata address with zone, mapped or loopback", validHeader + threeMembers + "firewall:\n  metadataAccess:\n    addresses: [\"fe80::a9fe:a9fe%eth0\", \"::ffff:169.254.169.254\", 127.0.0.1]\n",
+			[]string{
+				`c.yaml:12:17: firewall.metadataAccess.addresses[0]: "fe80::a9fe:a9fe%eth0" has a zone; packets carry none, write fe80::a9fe:a9fe`,
+				`c.yaml:12:41: firewall.metadataAccess.addresses[1]: ::ffff:169.254.169.254 is an IPv4-mapped IPv6 address; write it as 169.254.169.254`,
+				`c.yaml:12:67: firewall.metadataAccess.addresses[2]: 127.0.0.1 is a loopback address, not the metadata service's: keeping it root's would cut every local user off it; give the service's unicast address, e.g. 169.254.169.254`,
+			}},
+		{"metadata address twice warns", validHeader + threeMembers + "firewall:\n  metadataAccess: {addresses: [169.254.169.254, fd00:ec2::254, 169.254.169.254]}\n",
+			[]string{`c.yaml:11:64: warning: firewall.metadataAccess.addresses[2]: 169.254.169.254 is also addresses[0]; list it once`}},
+		{"metadata addresses unused when not root only", validHeader + threeMembers + "firewall:\n  metadataAccess: {rootOnly: false, addresses: [169.254.169.254]}\n",
+			[]string{`c.yaml:11:37: warning: firewall.metadataAccess.addresses: are not used: rootOnly is false, so every local user may reach the metadata service; remove them, or set rootOnly: true`}},
+		{"metadata root only with the firewall off", validHeader + threeMembers + "firewall:\n  enabled: false\n  metadataAccess: {addresses: [169.254.169.254]}\n",
+			[]string{`c.yaml:12:3: firewall.metadataAccess: keeps the metadata service root's with the firewall's nftables table, but firewall.enabled is false, so nothing would; remove enabled: false, or write metadataAccess: {rootOnly: false} to let every local user reach it`}},
+		{"metadata rootOnly misspelt", validHeader + threeMembers + "firewall:\n  metadataAccess:\n    rootonly: false\n",
+			[]string{`c.yaml:12:5: firewall.metadataAccess.rootonly: unknown key (did you mean "rootOnly"?); valid keys here: addresses, rootOnly`}},
+		{"metadata rootOnly not a boolean", validHeader + threeMembers + "firewall:\n  metadataAccess: {rootOnly: maybe}\n",
+			[]string{`c.yaml:11:30: firewall.metadataAccess.rootOnly: want a boolean (true or false), got "maybe"`}},
 		{"seed outside subnet", validHeader + "autoscaling:\n  size: 3\n  subnets: [10.0.0.0/24]\n  domain: e.example\n  seeds: [10.9.0.1]\n",
 			[]string{`c.yaml:7:11: autoscaling.seeds[0]: 10.9.0.1 is outside autoscaling.subnets; seeds must be member addresses`}},
 	}
@@ -344,4 +368,95 @@ func FuzzParseNodePayload(f *testing.F) {
 			t.Fatal("nil payload without error")
 		}
 	})
+}
+
+func TestMetadataAccessDefaultsAndOverrides(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254")
+	tests := []struct {
+		name     string
+		firewall string
+		want     *MetadataAccess // after ApplyDefaults
+		addrs    []netip.Addr    // RootOnlyMetadataAddrs
+	}{
+		{"on by default", "", &MetadataAccess{RootOnly: ptrTo(true), Addresses: []string{"169.254.169.254", "fd00:ec2::254"}}, []netip.Addr{v4, v6}},
+		{"a list replaces the default", "firewall:\n  metadataAccess:\n    addresses: [100.100.100.200]\n",
+			&MetadataAccess{RootOnly: ptrTo(true), Addresses: []string{"100.100.100.200"}}, []netip.Addr{netip.MustParseAddr("100.100.100.200")}},
+		{"an empty list is the default", "firewall:\n  metadataAccess: {rootOnly: true, addresses: []}\n",
+			&MetadataAccess{RootOnly: ptrTo(true), Addresses: []string{"169.254.169.254", "fd00:ec2::254"}}, []netip.Addr{v4, v6}},
+		{"turned off", "firewall:\n  metadataAccess: {rootOnly: false}\n", &MetadataAccess{RootOnly: ptrTo(false)}, nil},
+		{"firewall off", "firewall: {enabled: false}\n", nil, nil},
+		{"firewall off and metadata open", "firewall: {enabled: false, metadataAccess: {rootOnly: false}}\n", &MetadataAccess{RootOnly: ptrTo(false)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, rep, err := ParseCluster("c.yaml", []byte(validHeader+threeMembers+tt.firewall))
+			if err != nil || len(rep.Problems) > 0 {
+				t.Fatalf("ParseCluster: %v\n%s", err, rep)
+			}
+			if !reflect.DeepEqual(c.Firewall.MetadataAccess, tt.want) {
+				t.Errorf("MetadataAccess = %s, want %s", describeMetadata(c.Firewall.MetadataAccess), describeMetadata(tt.want))
+			}
+			if got := c.Firewall.MetadataRootOnly(); got != (tt.addrs != nil) {
+				t.Errorf("MetadataRootOnly() = %v", got)
+			}
+			addrs, err := c.Firewall.RootOnlyMetadataAddrs()
+			if err != nil || !reflect.DeepEqual(addrs, tt.addrs) {
+				t.Errorf("RootOnlyMetadataAddrs() = %v, %v; want %v", addrs, err, tt.addrs)
+			}
+		})
+	}
+}
+
+// TestNodePayloadMetadataAccess: the payload carries the section as the
+// generator wrote it, and one without it (generated before it existed)
+// keeps the metadata service root's with the default addresses.
+func TestNodePayloadMetadataAccess(t *testing.T) {
+	payload := `apiVersion: etcdboot/v1
+cluster: demo
+token: demo-1
+node: {name: etcd1, ips: [10.0.0.1]}
+members: [{name: etcd1, ips: [10.0.0.1]}]
+etcd: {version: 3.6.16, dataDir: /var/lib/etcd, configFormat: yaml, clientPort: 2379, peerPort: 2380, metricsPort: 2381}
+discovery: {mode: static}
+tls: {caFile: /p/ca.crt, serverCertFile: /p/s.crt, serverKeyFile: /p/s.key, peerCertFile: /p/p.crt, peerKeyFile: /p/p.key}
+`
+	v4, v6 := netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254")
+	for _, tt := range []struct {
+		name, firewall string
+		want           []netip.Addr
+	}{
+		{"no firewall section", "", []netip.Addr{v4, v6}},
+		{"generated", "firewall:\n  metadataAccess:\n    rootOnly: true\n    addresses:\n      - 169.254.169.254\n      - fd00:ec2::254\n", []netip.Addr{v4, v6}},
+		{"own list", "firewall: {metadataAccess: {rootOnly: true, addresses: [fd00:ec2::254]}}\n", []netip.Addr{v6}},
+		{"turned off", "firewall: {metadataAccess: {rootOnly: false}}\n", nil},
+		{"firewall off", "firewall: {enabled: false}\n", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := ParseNodePayload("node.yaml", []byte(payload+tt.firewall))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.Firewall.RootOnlyMetadataAddrs()
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("RootOnlyMetadataAddrs() = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+	_, err := ParseNodePayload("node.yaml", []byte(payload+"firewall: {metadataAccess: {addresses: [169.254.169.254, imds]}}\n"))
+	if err == nil || !strings.Contains(err.Error(), `node.yaml:9:58: firewall.metadataAccess.addresses[1]: "imds" is not an IP address`) {
+		t.Fatalf("want a positioned metadata address error, got %v", err)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func describeMetadata(m *MetadataAccess) string {
+	if m == nil {
+		return "nil"
+	}
+	root := "nil"
+	if m.RootOnly != nil {
+		root = strconv.FormatBool(*m.RootOnly)
+	}
+	return fmt.Sprintf("{RootOnly: %s, Addresses: %q}", root, m.Addresses)
 }

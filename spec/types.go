@@ -1,5 +1,10 @@
 package spec
 
+import (
+	"fmt"
+	"net/netip"
+)
+
 // APIVersion is written into every file etcdboot produces and accepted on load.
 const APIVersion = "etcdboot/v1"
 
@@ -157,16 +162,74 @@ type PKI struct {
 	Layout string `yaml:"layout,omitempty"`
 }
 
-// Firewall says who may reach the client and metrics ports besides peers.
+// Firewall says who may reach the client and metrics ports besides peers,
+// and who may reach the cloud's instance metadata service.
 type Firewall struct {
-	// Enabled defaults to true.
+	// Enabled defaults to true; false leaves the node without the agent's
+	// nftables table, the metadata restriction included.
 	Enabled         *bool    `yaml:"enabled,omitempty"`
 	ClientCIDRs     []string `yaml:"clientCIDRs,omitempty"`
 	MonitoringCIDRs []string `yaml:"monitoringCIDRs,omitempty"`
+	// MetadataAccess keeps the instance metadata service root's; on by
+	// default (see MetadataAccess).
+	MetadataAccess *MetadataAccess `yaml:"metadataAccess,omitempty"`
 }
 
 // IsEnabled reports whether the firewall is on (the default).
 func (f Firewall) IsEnabled() bool { return f.Enabled == nil || *f.Enabled }
+
+// MetadataAccess says who may reach the cloud's instance metadata service.
+// A node's user data, which holds its private keys, stays readable there for
+// as long as the machine lives; so by default only root (uid 0, which runs
+// the agent and cloud-init) may reach Addresses, the way managed Kubernetes
+// nodes restrict IMDS: etcd and every other local user are refused.
+//
+//	firewall:
+//	  metadataAccess:
+//	    rootOnly: true    # the default; false lets every local user in
+//	    addresses: [169.254.169.254, fd00:ec2::254]   # the default list
+//
+// Turn it off (on bare metal, or for a local tool that must read instance
+// metadata as another user) with metadataAccess: {rootOnly: false}.
+type MetadataAccess struct {
+	// RootOnly defaults to true: only uid 0 may reach Addresses. false lets
+	// every local user reach the metadata service.
+	RootOnly *bool `yaml:"rootOnly,omitempty"`
+	// Addresses are the metadata service's IP addresses; a list replaces
+	// the default (DefaultMetadataAddresses).
+	Addresses []string `yaml:"addresses,omitempty"`
+}
+
+// MetadataRootOnly reports whether only root may reach the metadata service:
+// true unless the firewall or metadataAccess.rootOnly is turned off.
+func (f Firewall) MetadataRootOnly() bool {
+	if !f.IsEnabled() {
+		return false
+	}
+	return f.MetadataAccess == nil || f.MetadataAccess.RootOnly == nil || *f.MetadataAccess.RootOnly
+}
+
+// RootOnlyMetadataAddrs returns the addresses only root may reach: none when
+// MetadataRootOnly is false, DefaultMetadataAddresses when no list is given
+// (a payload of before the field existed gets the default too).
+func (f Firewall) RootOnlyMetadataAddrs() ([]netip.Addr, error) {
+	if !f.MetadataRootOnly() {
+		return nil, nil
+	}
+	list := DefaultMetadataAddresses
+	if f.MetadataAccess != nil && len(f.MetadataAccess.Addresses) > 0 {
+		list = f.MetadataAccess.Addresses
+	}
+	out := make([]netip.Addr, 0, len(list))
+	for i, s := range list {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("firewall.metadataAccess.addresses[%d]: %q is not an IP address", i, s)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
 
 // Payload chooses what the generator renders per node.
 type Payload struct {

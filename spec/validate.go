@@ -342,19 +342,6 @@ func (c *checker) pki(p PKI) {
 	}
 }
 
-func (c *checker) firewall(f Firewall, path string) {
-	for _, list := range []struct {
-		name  string
-		cidrs []string
-	}{{"clientCIDRs", f.ClientCIDRs}, {"monitoringCIDRs", f.MonitoringCIDRs}} {
-		for i, s := range list.cidrs {
-			if _, err := netip.ParsePrefix(s); err != nil {
-				c.errorf(fmt.Sprintf("%s.%s[%d]", path, list.name, i), "%q is not a CIDR; write e.g. 10.0.0.0/16", s)
-			}
-		}
-	}
-}
-
 func (c *checker) payload(p Payload) {
 	seen := map[string]bool{}
 	for i, f := range p.Formats {
