@@ -4,18 +4,17 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
+
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
+	"github.com/etcdboot/etcdboot/internal/render"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -139,26 +138,17 @@ func (a *Agent) InstallUserData(path string) ([]InstalledCert, error) {
 	return a.InstallCertificates(files)
 }
 
-// WriteInstalled prints what InstallCertificates did, as a table or JSON.
-func WriteInstalled(w io.Writer, certs []InstalledCert, format string) error {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(certs)
-	case "table":
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "FILE\tOLD SERIAL\tNEW SERIAL\tNOT AFTER\tACTION")
-		for _, c := range certs {
-			action := "unchanged"
-			if c.Replaced {
-				action = "installed"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Path, c.OldSerial, c.NewSerial, c.NotAfter.Format(time.RFC3339), action)
+// InstalledTable is what InstallCertificates did, as etcdctl draws tables.
+func InstalledTable(certs []InstalledCert) render.Table {
+	t := render.Table{Header: []string{"FILE", "OLD SERIAL", "NEW SERIAL", "NOT AFTER", "ACTION"}}
+	for _, c := range certs {
+		action := "unchanged"
+		if c.Replaced {
+			action = "installed"
 		}
-		return tw.Flush()
+		t.Rows = append(t.Rows, []string{c.Path, c.OldSerial, c.NewSerial, c.NotAfter.Format(time.RFC3339), action})
 	}
-	return fmt.Errorf("-w %q: use table or json", format)
+	return t
 }
 
 // checkDeliveredPayload refuses another node's or cluster's payload.

@@ -325,7 +325,7 @@ var ErrTokenFull = errors.New("discovery token is full")
 // token or a missing one is a clear error rather than an etcd exit status.
 func (a *Agent) checkToken(ctx context.Context, n node) error {
 	d := n.payload.Discovery.Etcd
-	dc := discovery.DiscoveryCluster{Endpoints: d.Endpoints, TLS: a.tlsFiles(n)}
+	dc := discovery.TokenCluster{Endpoints: d.Endpoints, TLS: a.tlsFiles(n)}
 	return retry(ctx, a, "etcd discovery", func() error {
 		// Each attempt has its own deadline: a down endpoint must not hang.
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -29,8 +29,8 @@ var (
 	ErrTokenNotFound = errors.New("discovery token not found")
 )
 
-// DiscoveryCluster says how to reach the etcd cluster that holds tokens.
-type DiscoveryCluster struct {
+// TokenCluster says how to reach the etcd cluster that holds discovery tokens.
+type TokenCluster struct {
 	Endpoints []string
 	TLS       tlsfiles.Files
 	// DialTimeout bounds connecting; default 5s.
@@ -69,7 +69,7 @@ func NewToken(prefix string) (string, error) {
 	return prefix + "-" + hex.EncodeToString(b[:]), nil
 }
 
-func (d DiscoveryCluster) client() (*clientv3.Client, error) {
+func (d TokenCluster) client() (*clientv3.Client, error) {
 	if len(d.Endpoints) == 0 {
 		return nil, errors.New("no discovery endpoints; pass the discovery cluster's client URLs")
 	}
@@ -93,7 +93,7 @@ func (d DiscoveryCluster) client() (*clientv3.Client, error) {
 
 // CreateToken writes the token's expected size on the discovery cluster. It
 // is idempotent for the same size; another size is ErrTokenExists.
-func CreateToken(ctx context.Context, d DiscoveryCluster, token string, size int) error {
+func CreateToken(ctx context.Context, d TokenCluster, token string, size int) error {
 	if token == "" || strings.ContainsAny(token, "/ ") {
 		return fmt.Errorf("token %q: use letters, digits, '-' and '_'", token)
 	}
@@ -129,7 +129,7 @@ func CreateToken(ctx context.Context, d DiscoveryCluster, token string, size int
 }
 
 // GetTokenStatus reads a token's size and registered members.
-func GetTokenStatus(ctx context.Context, d DiscoveryCluster, token string) (TokenStatus, error) {
+func GetTokenStatus(ctx context.Context, d TokenCluster, token string) (TokenStatus, error) {
 	cli, err := d.client()
 	if err != nil {
 		return TokenStatus{}, err

@@ -196,7 +196,7 @@ func timeMode(b *testing.B, mode string) time.Duration {
 		dnsServer(b, c, "etcdboot")
 	case spec.DiscoveryEtcd:
 		_, url := discoveryCluster(b, lab, bin, c.Out)
-		dc := discovery.DiscoveryCluster{Endpoints: []string{url}, TLS: c.AdminTLS()}
+		dc := discovery.TokenCluster{Endpoints: []string{url}, TLS: c.AdminTLS()}
 		if err := discovery.CreateToken(context.Background(), dc, token, 3); err != nil {
 			b.Fatal(err)
 		}

@@ -110,7 +110,7 @@ func TestEtcdV3Discovery(t *testing.T) {
 			t.Errorf("status does not list %s:\n%s", n.Name, out)
 		}
 	}
-	st, err := discovery.GetTokenStatus(ctx, discovery.DiscoveryCluster{Endpoints: []string{url}, TLS: admin}, token)
+	st, err := discovery.GetTokenStatus(ctx, discovery.TokenCluster{Endpoints: []string{url}, TLS: admin}, token)
 	if err != nil || !st.Full() {
 		t.Fatalf("token status: %+v %v", st, err)
 	}

@@ -121,7 +121,7 @@ members:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	st, err := discovery.GetTokenStatus(ctx, discovery.DiscoveryCluster{Endpoints: []string{client}, TLS: *admin}, "disco-e2e")
+	st, err := discovery.GetTokenStatus(ctx, discovery.TokenCluster{Endpoints: []string{client}, TLS: *admin}, "disco-e2e")
 	if err != nil || st.Size != 3 || len(st.Members) != 0 {
 		t.Fatalf("token status %+v, %v", st, err)
 	}

@@ -222,7 +222,7 @@ func (g *generator) createDiscoveryToken() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dc := discovery.DiscoveryCluster{Endpoints: d.Endpoints, TLS: *g.opts.CreateDiscoveryToken}
+	dc := discovery.TokenCluster{Endpoints: d.Endpoints, TLS: *g.opts.CreateDiscoveryToken}
 	if err := discovery.CreateToken(ctx, dc, d.Token, g.c.Size()); err != nil {
 		return fmt.Errorf("create discovery token %s: %w", d.Token, err)
 	}

@@ -4,14 +4,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/internal/render"
 )
 
 func newCertsCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "certs", Short: "Install this node's rotated certificates while etcd runs"}
-	var (
-		userData string
-		output   string
-	)
+	var userData string
+	out := render.NewFlag(render.FormatTable, render.FormatJSON)
 	install := &cobra.Command{
 		Use:   "install --user-data FILE",
 		Short: "Install the server and peer certificates of this node's new user-data without restarting etcd",
@@ -34,12 +33,12 @@ keeps running; so does the agent's metrics endpoint.`,
 			if err != nil {
 				return err
 			}
-			return bootstrap.WriteInstalled(cmd.OutOrStdout(), installed, output)
+			return render.Write(cmd.OutOrStdout(), out.Format, bootstrap.InstalledTable(installed), installed)
 		},
 	}
 	f := install.Flags()
 	f.StringVar(&userData, "user-data", "", "this node's new cloud-init user-data")
-	f.StringVarP(&output, "write-out", "w", "table", "output format: table or json")
+	f.VarP(out, "write-out", "w", out.Usage())
 	_ = install.MarkFlagRequired("user-data")
 	cmd.AddCommand(install)
 	return cmd

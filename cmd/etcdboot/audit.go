@@ -28,7 +28,7 @@ remediation under each FAIL and WARN, and exits 2 when any item fails.`,
 	}
 	out := addWriteOut(cmd, render.FormatText, render.FormatJSON, render.FormatTable)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		rep, err := audit.AuditSpec(specPath, opts)
+		rep, err := audit.CheckSpec(specPath, opts)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ import (
 
 func newDiscoveryCommand(_ *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "discovery", Short: "Create and inspect etcd v3 discovery tokens (etcd 3.6+)"}
-	var d discovery.DiscoveryCluster
+	var d discovery.TokenCluster
 	pf := cmd.PersistentFlags()
 	pf.StringSliceVar(&d.Endpoints, "endpoints", nil, "client URLs of the discovery cluster")
 	pf.StringVar(&d.TLS.CAFile, "cacert", "", "CA bundle of the discovery cluster")

@@ -173,8 +173,8 @@ func memberEtcdConfig(p *spec.NodePayload) (etcdconfig.Config, error) {
 	}), nil
 }
 
-// AuditSpec loads the cluster spec at specPath and audits it as Audit does.
-func AuditSpec(specPath string, opts Options) (Report, error) {
+// CheckSpec loads the cluster spec at specPath and audits it as Audit does.
+func CheckSpec(specPath string, opts Options) (Report, error) {
 	c, _, err := spec.LoadCluster(specPath)
 	if err != nil {
 		return Report{}, err
