@@ -36,6 +36,13 @@ func FirewallPolicy(p *spec.NodePayload, members []spec.Member) (firewall.Policy
 			*list.dst = append(*list.dst, pfx.Masked())
 		}
 	}
+	// Only root may reach the instance metadata service (the user data holds
+	// this node's keys): none when firewall.metadataAccess.rootOnly is false.
+	metadata, err := p.Firewall.RootOnlyMetadataAddrs()
+	if err != nil {
+		return pol, err
+	}
+	pol.MetadataAddrs = metadata
 	return pol, pol.Validate()
 }
 

@@ -66,3 +66,28 @@ func TestFirewallPolicyRefusesEtcdMetricsOnTheAgentPort(t *testing.T) {
 		t.Errorf("firewall.DefaultAgentMetricsPort %d != monitoring.DefaultAgentMetricsPort %d", firewall.DefaultAgentMetricsPort, monitoring.DefaultAgentMetricsPort)
 	}
 }
+
+func TestFirewallPolicyKeepsTheMetadataServiceRootOnly(t *testing.T) {
+	off := false
+	for _, tc := range []struct {
+		name   string
+		access *spec.MetadataAccess
+		want   []netip.Addr
+	}{
+		{"default", nil, []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254")}},
+		{"own list", &spec.MetadataAccess{Addresses: []string{"169.254.170.2"}}, []netip.Addr{netip.MustParseAddr("169.254.170.2")}},
+		{"off", &spec.MetadataAccess{RootOnly: &off}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := firewallPayload()
+			p.Firewall.MetadataAccess = tc.access
+			pol, err := FirewallPolicy(p, p.Members)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(pol.MetadataAddrs, tc.want) {
+				t.Errorf("MetadataAddrs = %v, want %v", pol.MetadataAddrs, tc.want)
+			}
+		})
+	}
+}
