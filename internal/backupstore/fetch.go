@@ -1,0 +1,132 @@
+package backupstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/etcdboot/etcdboot/internal/snapshot"
+)
+
+// errBadManifest marks a manifest that exists but does not parse.
+var errBadManifest = errors.New("bad manifest")
+
+// Expect is what a caller requires of a backup it fetches; empty fields
+// accept any.
+type Expect struct {
+	// Cluster is the cluster's name.
+	Cluster string
+	// ClusterID is etcd's cluster ID in hex (a restored cluster has a new
+	// one, so recovery leaves it empty and checks the name).
+	ClusterID string
+}
+
+// Manifest reads the manifest of backup name.
+func (s *Store) Manifest(ctx context.Context, name string) (Manifest, error) {
+	if err := checkName(name); err != nil {
+		return Manifest{}, err
+	}
+	return s.readManifest(ctx, name)
+}
+
+func (s *Store) readManifest(ctx context.Context, name string) (Manifest, error) {
+	key := manifestKey(name)
+	data, err := s.bucket.ReadAll(ctx, key)
+	if err != nil {
+		return Manifest{}, s.wrap("read manifest", key, err)
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		return m, fmt.Errorf("backup target %s: %s: %w: %w", s.target, key, errBadManifest, err)
+	}
+	if m.Name != name {
+		return m, fmt.Errorf("backup target %s: %s: %w: it describes %s", s.target, key, errBadManifest, m.Name)
+	}
+	return m, nil
+}
+
+// Fetch downloads backup name into the file dst (through a temporary file
+// beside it, fsynced and renamed, so dst is whole or absent) and checks it:
+// the manifest matches want, the file has the manifest's size and sha256,
+// and snapshot.Status finds etcd's appended hash, the database consistent,
+// and the manifest's revision and key count. It returns the manifest and
+// what Status found. A backup that fails a check matches ErrIntegrity (a
+// recovery takes the one before it), one of another cluster
+// ErrOtherCluster, a manifest whose object is gone ErrIncomplete.
+func (s *Store) Fetch(ctx context.Context, name, dst string, want Expect) (Manifest, snapshot.Info, error) {
+	m, err := s.Manifest(ctx, name)
+	if err != nil {
+		return m, snapshot.Info{}, err
+	}
+	switch {
+	case want.Cluster != "" && m.Cluster != want.Cluster:
+		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s is a backup of cluster %q, not %q: %w; pick one of this cluster's (etcdboot backup list)", s.target, name, m.Cluster, want.Cluster, ErrOtherCluster)
+	case want.ClusterID != "" && m.ClusterID != want.ClusterID:
+		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s is a backup of cluster ID %s, not %s: %w; pick one of this cluster's (etcdboot backup list)", s.target, name, m.ClusterID, want.ClusterID, ErrOtherCluster)
+	}
+	sum, size, err := s.download(ctx, m.Object, dst)
+	if errors.Is(err, ErrNotFound) {
+		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s has a manifest but no snapshot object %s: %w; take another backup (etcdboot backup list shows what is left)", s.target, name, m.Object, ErrIncomplete)
+	}
+	if err != nil {
+		return m, snapshot.Info{}, err
+	}
+	if size != m.Size || sum != m.SHA256 {
+		os.Remove(dst)
+		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s downloads as %d bytes with sha256 %s, its manifest says %d bytes, %s: %w; use an older backup", s.target, m.Object, size, sum, m.Size, m.SHA256, ErrIntegrity)
+	}
+	info, err := snapshot.Status(dst)
+	if err != nil {
+		os.Remove(dst)
+		return m, info, fmt.Errorf("backup target %s: %s: %w: %w; use an older backup", s.target, m.Object, ErrIntegrity, err)
+	}
+	if info.Revision != m.Revision || info.TotalKeys != m.TotalKeys {
+		os.Remove(dst)
+		return m, info, fmt.Errorf("backup target %s: %s holds revision %d and %d keys, its manifest says %d and %d: %w; use an older backup", s.target, m.Object, info.Revision, info.TotalKeys, m.Revision, m.TotalKeys, ErrIntegrity)
+	}
+	return m, info, nil
+}
+
+// download streams key into dst and returns its sha256 and size.
+func (s *Store) download(ctx context.Context, key, dst string) (string, int64, error) {
+	r, err := s.bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return "", 0, s.wrap("download", key, err)
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("download %s: %w", key, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	if err != nil {
+		return "", 0, s.wrap("download", key, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", 0, fmt.Errorf("download %s: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", 0, fmt.Errorf("download %s: %w", key, err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", 0, fmt.Errorf("download %s: %w", key, err)
+	}
+	ok = true
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
