@@ -194,6 +194,7 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 		names[m.ID] = m.Name
 	}
 	r.Member = names[st.Header.MemberId]
+	r.ClusterID, r.EtcdVersion = fmt.Sprintf("%x", st.Header.ClusterId), st.Version
 	d, err := Decide(Observed{Writer: n.backup.Writer, SelfID: st.Header.MemberId, LeaderID: st.Leader, SelfIsLearner: st.IsLearner, Names: names})
 	if err != nil {
 		return err
@@ -205,7 +206,8 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 	return write(ctx, opts, n, r)
 }
 
-// write takes, verifies, test-restores, prunes and uploads the snapshot.
+// write takes, verifies, test-restores, uploads (to backup.target, then
+// with the upload hook) and prunes the snapshot.
 func write(ctx context.Context, opts Options, n node, r *Round) error {
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		return fmt.Errorf("backup.dir: %w", err)
@@ -230,6 +232,11 @@ func write(ctx context.Context, opts Options, n node, r *Round) error {
 		if !r.TrialRestore.Match {
 			return fmt.Errorf("trial restore of %s: the restored member has revision %d and %d keys, the snapshot had %d and %d when it was taken",
 				path, got.Revision, got.TotalKeys, info.Revision, info.TotalKeys)
+		}
+	}
+	if n.backup.Target != "" {
+		if err := uploadToTarget(ctx, n, path, info, r, opts.Logger); err != nil {
+			return err
 		}
 	}
 	pruned, err := prune(n.dir, n.cluster, n.backup.Retention)

@@ -34,6 +34,15 @@ type State struct {
 	LastSuccess time.Time `json:"lastSuccess,omitzero"`
 	// LastSnapshot is the newest good snapshot's file.
 	LastSnapshot string `json:"lastSnapshot,omitempty"`
+	// Uploads and UploadsFailed count uploads to backup.target by result;
+	// LastUpload is when the newest uploaded snapshot was taken, LastObject
+	// its name in the target. A round whose upload fails fails, so
+	// LastSuccess is also the newest uploaded snapshot when there is a
+	// target.
+	Uploads       uint64    `json:"uploads,omitempty"`
+	UploadsFailed uint64    `json:"uploadsFailed,omitempty"`
+	LastUpload    time.Time `json:"lastUpload,omitzero"`
+	LastObject    string    `json:"lastObject,omitempty"`
 	// Last is the newest round, whatever its result.
 	Last *Round `json:"last,omitempty"`
 }
@@ -48,6 +57,9 @@ type Round struct {
 	Reason string `json:"reason,omitempty"`
 	// Error is why the round failed.
 	Error string `json:"error,omitempty"`
+	// ClusterID (hex) and EtcdVersion are the member's, as it answered.
+	ClusterID   string `json:"clusterID,omitempty"`
+	EtcdVersion string `json:"etcdVersion,omitempty"`
 	// Snapshot, SHA256, Revision and TotalKeys describe the snapshot written.
 	Snapshot  string `json:"snapshot,omitempty"`
 	SHA256    string `json:"sha256,omitempty"`
@@ -58,8 +70,26 @@ type Round struct {
 	Pruned []string `json:"pruned,omitempty"`
 	// Uploaded is true once the upload command succeeded.
 	Uploaded bool `json:"uploaded,omitempty"`
+	// Upload is the upload to backup.target; nil without a target or when
+	// the round failed before it.
+	Upload *UploadResult `json:"upload,omitempty"`
 	// TrialRestore is the restored keyspace, with testRestore.
 	TrialRestore *TrialResult `json:"trialRestore,omitempty"`
+}
+
+// UploadResult is one upload to backup.target.
+type UploadResult struct {
+	// Target is backup.target; Name the backup's name in it and Object its
+	// snapshot object's key.
+	Target string `json:"target"`
+	Name   string `json:"name,omitempty"`
+	Object string `json:"object,omitempty"`
+	// OK is true once the manifest is written: the backup is complete.
+	OK bool `json:"ok"`
+	// Error is why it failed.
+	Error string `json:"error,omitempty"`
+	// Pruned are the backups the target's retention removed.
+	Pruned []string `json:"pruned,omitempty"`
 }
 
 // TrialResult is what a test restore found in the restored member.
@@ -98,6 +128,14 @@ func (s State) Record(r Round) State {
 		s.Failed++
 	case ResultSkipped:
 		s.Skipped++
+	}
+	if u := r.Upload; u != nil {
+		if u.OK {
+			s.Uploads++
+			s.LastUpload, s.LastObject = r.Started, u.Name
+		} else {
+			s.UploadsFailed++
+		}
 	}
 	s.Last = &r
 	return s

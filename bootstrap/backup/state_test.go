@@ -47,3 +47,14 @@ func TestStateCountsRoundsAndKeepsTheLastSuccess(t *testing.T) {
 		t.Errorf("after a damaged file: %+v, %v", st, err)
 	}
 }
+
+func TestStateCountsUploadsApartFromRounds(t *testing.T) {
+	t0 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	var st State
+	st = st.Record(Round{Result: ResultOK, Started: t0, Snapshot: "/b/a.db", Upload: &UploadResult{Target: "s3://b/etcd", Name: "demo-a", OK: true}})
+	st = st.Record(Round{Result: ResultFailed, Started: t0.Add(time.Hour), Snapshot: "/b/b.db", Upload: &UploadResult{Target: "s3://b/etcd", Error: "access denied"}})
+	st = st.Record(Round{Result: ResultSkipped, Started: t0.Add(2 * time.Hour)})
+	if st.Uploads != 1 || st.UploadsFailed != 1 || !st.LastUpload.Equal(t0) || st.LastObject != "demo-a" || st.OK != 1 || st.Failed != 1 || !st.LastSuccess.Equal(t0) {
+		t.Errorf("state %+v", st)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcdboot/etcdboot/internal/backupstore"
 	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/spec"
 )
@@ -58,5 +59,49 @@ func upload(ctx context.Context, b spec.Backup, path string, info snapshot.Info,
 		return fmt.Errorf("upload command %s for %s: %w; the snapshot is kept in %s; output: %s", b.Upload[0], filepath.Base(path), err, filepath.Dir(path), text)
 	}
 	log.Info("backup uploaded", "command", b.Upload[0], "snapshot", path, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// uploadToTarget uploads the verified snapshot at path to backup.target as
+// a complete backup (object, sha256, then manifest) and applies retention
+// in the target, recording the outcome in r.Upload. It is bounded by
+// backup.uploadTimeout; the local snapshot stays whatever happens.
+func uploadToTarget(ctx context.Context, n node, path string, info snapshot.Info, r *Round, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, n.backup.UploadTimeout.Std())
+	defer cancel()
+	res := &UploadResult{Target: n.backup.Target}
+	r.Upload = res
+	err := func() error {
+		start := time.Now()
+		store, err := backupstore.Open(ctx, n.backup.Target)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		m, err := store.Put(ctx, path, backupstore.Manifest{
+			Cluster: n.cluster, ClusterID: r.ClusterID, Member: r.Member, Taken: r.Started,
+			Revision: info.Revision, TotalKeys: info.TotalKeys, EtcdVersion: r.EtcdVersion, StorageVersion: info.Version,
+			Hash: info.Hash, SHA256: info.SHA256, Verified: true, TestRestored: r.TrialRestore != nil && r.TrialRestore.Match,
+		})
+		res.Name, res.Object = m.Name, m.Object
+		if err != nil {
+			return err
+		}
+		res.OK = true
+		log.Info("backup uploaded", "target", n.backup.Target, "object", m.Object, "took", time.Since(start).Round(time.Millisecond))
+		pruned, err := store.Prune(ctx, n.cluster, backupstore.Retention{Keep: n.backup.Retention}, r.Started)
+		res.Pruned = pruned
+		if err != nil {
+			return fmt.Errorf("retention in the target: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("%w after backup.uploadTimeout %v", err, n.backup.UploadTimeout)
+		}
+		res.Error = err.Error()
+		return fmt.Errorf("upload of %s to backup.target: %w; the snapshot is kept in %s", filepath.Base(path), err, filepath.Dir(path))
+	}
 	return nil
 }
