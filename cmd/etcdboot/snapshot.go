@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcdboot/etcdboot/internal/backupstore"
 	"github.com/etcdboot/etcdboot/internal/render"
 	"github.com/etcdboot/etcdboot/internal/snapshot"
 )
@@ -67,23 +72,70 @@ the generator's output (--pki, default out/pki: ca.crt and the admin client).`,
 
 func newSnapshotStatusCommand(_ *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "status FILE",
-		Short: "Check a snapshot file and show its hash, revision, keys and size, like etcdutl snapshot status",
+		Use:   "status FILE | OBJECT-URL | TARGET NAME",
+		Short: "Check a snapshot file or a backup in an object store and show its hash, revision, keys and size, like etcdutl snapshot status",
 		Long: `status reads a snapshot file and prints what etcdutl snapshot status prints
 (etcd's integrity hash, revision, total keys, total size, storage version) and
 the file's sha256. It fails, naming the file, when the snapshot is truncated,
-does not match the sha256 etcd appended to it, or its database is inconsistent.`,
+does not match the sha256 etcd appended to it, or its database is inconsistent.
+
+A backup in an object store is named by its object's URL (the target URL with
+snapshots/NAME.db after the prefix, the query as the target's) or by the
+target and the backup's name (etcdboot backup list). It is downloaded into a
+temporary file and checked like a restore would: its size and sha256 against
+its manifest, then as a file.`,
 		Example: `  etcdboot snapshot status snap.db
-  etcdboot snapshot status snap.db -w json`,
-		Args: cobra.ExactArgs(1),
+  etcdboot snapshot status snap.db -w json
+  etcdboot snapshot status 's3://my-bucket/etcd/snapshots/prod-20240131T235959.123Z.db?region=eu-west-1'
+  etcdboot snapshot status 's3://my-bucket/etcd?region=eu-west-1' prod-20240131T235959.123Z`,
+		Args: cobra.RangeArgs(1, 2),
 	}
 	out := addWriteOut(cmd, render.FormatTable, render.FormatJSON)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		info, err := snapshot.Status(args[0])
+		var info snapshot.Info
+		var err error
+		if len(args) == 2 || strings.Contains(args[0], "://") {
+			info, err = storedSnapshotStatus(cmd.Context(), args)
+		} else {
+			info, err = snapshot.Status(args[0])
+		}
 		if err != nil {
 			return err
 		}
 		return writeOut(cmd, out, info.Writers(), false)
 	}
 	return cmd
+}
+
+// storedSnapshotStatus downloads a backup named by its object URL, or by a
+// target and a name, into a temporary directory and checks it.
+func storedSnapshotStatus(ctx context.Context, args []string) (snapshot.Info, error) {
+	target, name := args[0], ""
+	if len(args) == 2 {
+		name = args[1]
+	} else {
+		u, err := url.Parse(args[0])
+		if err != nil {
+			return snapshot.Info{}, fmt.Errorf("%q is not a URL: %w", args[0], err)
+		}
+		prefix, n, ok := backupstore.NameFromKey(u.Path)
+		if !ok {
+			return snapshot.Info{}, fmt.Errorf("%s names no backup object (.../snapshots/NAME.db); give the target and a name from etcdboot backup list instead", args[0])
+		}
+		u.Path, u.RawPath, name = prefix, "", n
+		target = u.String()
+	}
+	store, err := backupstore.Open(ctx, target)
+	if err != nil {
+		return snapshot.Info{}, err
+	}
+	defer store.Close()
+	dir, err := os.MkdirTemp("", "etcdboot-snapshot-status-")
+	if err != nil {
+		return snapshot.Info{}, err
+	}
+	defer os.RemoveAll(dir)
+	_, info, err := store.Fetch(ctx, name, filepath.Join(dir, name+".db"), backupstore.Expect{})
+	info.Path = target + " " + name
+	return info, err
 }
