@@ -15,6 +15,8 @@ const (
 	MetricJoinAttempts      = "etcdboot_agent_join_attempts_total"
 	MetricBackups           = "etcdboot_backups_total"
 	MetricBackupLastSuccess = "etcdboot_backup_last_success_timestamp_seconds"
+	MetricBackupUploads     = "etcdboot_backup_uploads_total"
+	MetricBackupLastUpload  = "etcdboot_backup_last_upload_timestamp_seconds"
 	MetricCertExpiry        = "etcdboot_certificate_expiry_timestamp_seconds"
 )
 
@@ -45,6 +47,11 @@ type AgentMetrics struct {
 	// once a backup ran: an agent that takes no backups must not look like
 	// one whose last success was in 1970.
 	lastBackup *prometheus.GaugeVec
+	// uploads and lastUpload are the same for uploads to backup.target; a
+	// round whose upload fails fails, so with a target lastBackup is also
+	// the newest upload, and etcdbootBackupTooOld counts uploads.
+	uploads    *prometheus.CounterVec
+	lastUpload *prometheus.GaugeVec
 	certExpiry *prometheus.GaugeVec
 }
 
@@ -70,6 +77,14 @@ func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
 			Name: MetricBackupLastSuccess,
 			Help: "Unix time of the agent's newest good snapshot; 0 when none succeeded since it started backing up.",
 		}, nil),
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricBackupUploads,
+			Help: "Snapshots uploaded to backup.target, by result (ok or failed).",
+		}, []string{"result"}),
+		lastUpload: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricBackupLastUpload,
+			Help: "Unix time the newest snapshot uploaded to backup.target was taken; 0 when no upload succeeded since the agent started uploading.",
+		}, nil),
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MetricCertExpiry,
 			Help: "Unix time at which a certificate the member uses expires (its NotAfter), by certificate.",
@@ -78,7 +93,7 @@ func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
 	// Both results exist from the start, so rate() sees the first failure.
 	m.backups.WithLabelValues(BackupOK)
 	m.backups.WithLabelValues(BackupFailed)
-	reg.MustRegister(m.phase, m.joinAttempts, m.backups, m.lastBackup, m.certExpiry)
+	reg.MustRegister(m.phase, m.joinAttempts, m.backups, m.lastBackup, m.uploads, m.lastUpload, m.certExpiry)
 	return m
 }
 
@@ -115,6 +130,32 @@ func (m *AgentMetrics) BackupDone(ok bool, at time.Time) {
 		return
 	}
 	m.backups.WithLabelValues(BackupFailed).Inc()
+}
+
+// UploadDone counts an upload to backup.target of a snapshot taken at at
+// and, when it succeeded, makes at the last upload. Like BackupDone, the
+// first call makes the last-upload gauge appear. The counter's results
+// appear with the first upload, so an agent without a target exports none.
+func (m *AgentMetrics) UploadDone(ok bool, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.lastUpload.WithLabelValues()
+	m.uploads.WithLabelValues(BackupOK)
+	m.uploads.WithLabelValues(BackupFailed)
+	if ok {
+		m.uploads.WithLabelValues(BackupOK).Inc()
+		g.Set(unixSeconds(at))
+		return
+	}
+	m.uploads.WithLabelValues(BackupFailed).Inc()
+}
+
+// SetLastUploadSuccess sets the last good upload without counting one, for
+// an agent that restarts and reads it from the backup state file.
+func (m *AgentMetrics) SetLastUploadSuccess(at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastUpload.WithLabelValues().Set(unixSeconds(at))
 }
 
 // SetLastBackupSuccess sets the last good backup without counting a run: for

@@ -129,3 +129,28 @@ func TestRegisteringTwiceWithOneRegistryPanics(t *testing.T) {
 	}()
 	NewAgentMetrics(reg)
 }
+
+// TestUploadMetricsAppearWithTheFirstUpload: an agent without backup.target
+// exports no upload series; the first upload brings both results and the
+// last-upload gauge.
+func TestUploadMetricsAppearWithTheFirstUpload(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := NewAgentMetrics(reg)
+	if n, err := testutil.GatherAndCount(reg, MetricBackupUploads, MetricBackupLastUpload); err != nil || n != 0 {
+		t.Fatalf("%d upload series before any upload (%v)", n, err)
+	}
+	m.UploadDone(false, time.Unix(1700000000, 0))
+	m.UploadDone(true, time.Unix(1700003600, 0))
+	want := `
+# HELP etcdboot_backup_last_upload_timestamp_seconds Unix time the newest snapshot uploaded to backup.target was taken; 0 when no upload succeeded since the agent started uploading.
+# TYPE etcdboot_backup_last_upload_timestamp_seconds gauge
+etcdboot_backup_last_upload_timestamp_seconds 1.7000036e+09
+# HELP etcdboot_backup_uploads_total Snapshots uploaded to backup.target, by result (ok or failed).
+# TYPE etcdboot_backup_uploads_total counter
+etcdboot_backup_uploads_total{result="failed"} 1
+etcdboot_backup_uploads_total{result="ok"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), MetricBackupUploads, MetricBackupLastUpload); err != nil {
+		t.Error(err)
+	}
+}

@@ -339,7 +339,7 @@ func etcdbootRules(etcd, agent string, opts RuleOptions) []alertRule {
 			Labels: warning,
 			Annotations: map[string]string{
 				"summary":     "etcd cluster has no good backup newer than " + humanDuration(opts.BackupMaxAge) + ".",
-				"description": `etcd cluster "{{ $labels.cluster }}": the newest good backup is {{ $value | humanizeDuration }} old; check ` + MetricBackups + `{result="failed"} and the agents' logs.`,
+				"description": `etcd cluster "{{ $labels.cluster }}": the newest good backup is {{ $value | humanizeDuration }} old; check ` + MetricBackups + `{result="failed"}, ` + MetricBackupUploads + `{result="failed"} (a round whose upload to backup.target fails is not a good backup) and the agents' logs.`,
 			},
 		},
 		{
