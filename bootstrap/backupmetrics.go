@@ -55,6 +55,9 @@ func (a *Agent) syncBackupMetrics(f *backupFollower) {
 			}
 			a.metrics.SetLastBackupSuccess(last)
 		}
+		if !st.LastUpload.IsZero() {
+			a.metrics.SetLastUploadSuccess(st.LastUpload)
+		}
 		f.seen = &st
 		return
 	}
@@ -67,6 +70,12 @@ func (a *Agent) syncBackupMetrics(f *backupFollower) {
 	}
 	for range st.OK - f.seen.OK {
 		a.metrics.BackupDone(true, st.LastSuccess)
+	}
+	for range st.UploadsFailed - min(st.UploadsFailed, f.seen.UploadsFailed) {
+		a.metrics.UploadDone(false, at)
+	}
+	for range st.Uploads - min(st.Uploads, f.seen.Uploads) {
+		a.metrics.UploadDone(true, st.LastUpload)
 	}
 	f.seen = &st
 }

@@ -112,3 +112,53 @@ func TestBackupMetricsFollowTheStateFile(t *testing.T) {
 	write(backup.State{OK: 1, LastSuccess: t1})
 	expect("the first round ever", 1, 0, t1)
 }
+
+// TestBackupMetricsCountUploads: uploads to backup.target recorded in the
+// state file become the uploads counter and the last-upload gauge; a
+// restarted watcher keeps the gauge and counts only new uploads.
+func TestBackupMetricsCountUploads(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	a := &Agent{cfg: Config{StateDir: dir, Now: time.Now}, log: slog.New(slog.DiscardHandler), metrics: monitoring.NewAgentMetrics(reg)}
+	var f backupFollower
+	stamp := time.Now().Add(-time.Hour)
+	write := func(st backup.State) {
+		t.Helper()
+		data, _ := json.Marshal(st)
+		p := filepath.Join(dir, backup.StateFile)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stamp = stamp.Add(time.Second)
+		if err := os.Chtimes(p, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+		a.syncBackupMetrics(&f)
+	}
+	t1 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
+	a.syncBackupMetrics(&f) // no file yet: every round is new
+	write(backup.State{OK: 1, Failed: 1, LastSuccess: t1, Uploads: 1, UploadsFailed: 1, LastUpload: t1, Last: &backup.Round{Finished: t1}})
+	if v, _ := metricValue(t, reg, monitoring.MetricBackupUploads, monitoring.BackupOK); v != 1 {
+		t.Errorf("uploads ok = %v, want 1", v)
+	}
+	if v, _ := metricValue(t, reg, monitoring.MetricBackupUploads, monitoring.BackupFailed); v != 1 {
+		t.Errorf("uploads failed = %v, want 1", v)
+	}
+	if v, ok := metricValue(t, reg, monitoring.MetricBackupLastUpload, ""); !ok || v != float64(t1.Unix()) {
+		t.Errorf("last upload = %v (%v), want %v", v, ok, t1.Unix())
+	}
+	reg = prometheus.NewRegistry()
+	a.metrics, f = monitoring.NewAgentMetrics(reg), backupFollower{}
+	write(backup.State{OK: 1, Failed: 1, LastSuccess: t1, Uploads: 1, UploadsFailed: 1, LastUpload: t1})
+	if v, ok := metricValue(t, reg, monitoring.MetricBackupLastUpload, ""); !ok || v != float64(t1.Unix()) {
+		t.Errorf("after a restart: last upload = %v (%v), want %v", v, ok, t1.Unix())
+	}
+	write(backup.State{OK: 2, Failed: 1, LastSuccess: t2, Uploads: 2, UploadsFailed: 1, LastUpload: t2})
+	if v, _ := metricValue(t, reg, monitoring.MetricBackupUploads, monitoring.BackupOK); v != 1 {
+		t.Errorf("after a restart: uploads ok = %v, want 1 (only the new one)", v)
+	}
+	if v, _ := metricValue(t, reg, monitoring.MetricBackupLastUpload, ""); v != float64(t2.Unix()) {
+		t.Errorf("last upload = %v, want %v", v, t2.Unix())
+	}
+}
