@@ -46,6 +46,13 @@ func TestPlanSteps(t *testing.T) {
 			}
 			return c
 		}(), to: "3.6.16", order: []string{"etcd2", "etcd3", "etcd1"}, actions: []string{"upgrade", "upgrade", "upgrade"}},
+		{name: "a fresh 3.6 cluster whose storage version still says 3.5", c: func() upgrade.Cluster {
+			c := cluster("etcd1", "3.6.16", "3.6.16", "3.6.16")
+			for i := range c.Members {
+				c.Members[i].Storage = upgrade.MustParse("3.5.0")
+			}
+			return c
+		}(), to: "3.7.3", order: []string{"etcd2", "etcd3", "etcd1"}, actions: []string{"upgrade", "upgrade", "upgrade"}},
 		{name: "an unhealthy voter makes the first step wait", c: func() upgrade.Cluster {
 			c := cluster("etcd1", "3.6.16", "3.6.16", "3.6.16")
 			c.Members[2].Healthy = false
