@@ -60,15 +60,18 @@ func (a *Agent) membership(ctx context.Context, n node, plan Plan, running *runn
 	if plan.Action != ActionJoin && plan.Action != ActionRejoin {
 		return joined{}, nil
 	}
-	return a.join(ctx, n, running)
+	return a.join(ctx, n, running, plan.Action == ActionJoin)
 }
 
 // join takes the cluster-wide join lock, announces this node's address to
 // the members' firewalls, removes stale members (this node's earlier life,
 // dead members of a full group) when quorum survives, and adds this node as a
 // learner. A rerun after a crash finds its learner (by the journal's ID or
-// its peer URLs) and does not add a second one.
-func (a *Agent) join(ctx context.Context, n node, running *runningCluster) (joined, error) {
+// its peer URLs) and does not add a second one, when resumable: a rejoin
+// moved a data dir aside that may hold that learner's log, so it removes the
+// learner and adds a new one rather than come back under its ID with an
+// empty log.
+func (a *Agent) join(ctx context.Context, n node, running *runningCluster, resumable bool) (joined, error) {
 	tlsConf, err := a.tlsFiles(n).ClientConfig()
 	if err != nil {
 		return joined{}, err
@@ -100,7 +103,7 @@ func (a *Agent) join(ctx context.Context, n node, running *runningCluster) (join
 	if err != nil {
 		return joined{}, err
 	}
-	if m := n.ownLearner(ml.Members, a.journal.State.MemberID); m != nil {
+	if m := n.ownLearner(ml.Members, a.journal.State.MemberID); m != nil && resumable {
 		j.id = m.ID
 		a.log.Info("resuming join: already added", "id", fmt.Sprintf("%x", m.ID))
 	} else {

@@ -111,14 +111,19 @@ func (n node) initialClusterOf(members []*etcdserverpb.Member) string {
 	return strings.Join(parts, ",")
 }
 
-// ownLearner finds the member this node added in an earlier run: the
-// journal's ID (knownID), or an unstarted learner with this node's peer URLs.
+// ownLearner finds the learner this node added in an earlier run and may
+// resume: an unstarted learner with the journal's ID (knownID) or this
+// node's peer URLs. A started member is never resumed, even with the
+// journal's ID: its raft log lived in a data dir that is no longer here, and
+// etcd panics when a member with its ID comes back with an empty log (the
+// leader sends a commit index the new log does not have). A join replaces
+// it instead.
 func (n node) ownLearner(members []*etcdserverpb.Member, knownID uint64) *etcdserverpb.Member {
 	for _, m := range members {
-		if knownID != 0 && m.ID == knownID {
-			return m
+		if !m.IsLearner || len(m.ClientURLs) > 0 {
+			continue
 		}
-		if m.IsLearner && len(m.ClientURLs) == 0 && n.hasPeerURL(m) {
+		if (knownID != 0 && m.ID == knownID) || n.hasPeerURL(m) {
 			return m
 		}
 	}

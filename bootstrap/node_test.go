@@ -37,7 +37,8 @@ func TestSelfIn(t *testing.T) {
 
 func TestOwnLearner(t *testing.T) {
 	n := testNode()
-	byID := member(7, "etcd4", "https://10.0.0.4:2380", false, true)
+	byID := member(7, "", "https://10.0.0.4:2380", true, false)
+	startedVoter := member(7, "etcd4", "https://10.0.0.4:2380", false, true)
 	byURL := member(8, "", "https://10.0.0.4:2380", true, false)
 	startedLearner := member(9, "etcd4", "https://10.0.0.4:2380", true, true)
 	other := member(1, "", "https://10.0.0.1:2380", true, false)
@@ -51,6 +52,7 @@ func TestOwnLearner(t *testing.T) {
 		{"an unstarted learner with this node's peer URL", []*etcdserverpb.Member{other, byURL}, 0, byURL},
 		{"a started member with this node's peer URL is not a learner to resume", []*etcdserverpb.Member{startedLearner}, 0, nil},
 		{"another node's learner", []*etcdserverpb.Member{other}, 0, nil},
+		{"the journal's ID on a started voter (a data dir lost after forming) is replaced, not resumed", []*etcdserverpb.Member{other, startedVoter}, 7, nil},
 		{"the journal's ID gone", []*etcdserverpb.Member{other}, 7, nil},
 	}
 	for _, tt := range tests {

@@ -181,6 +181,38 @@ func TestGroupMemberWithItsDiskRestartsAndARemovedOneRejoins(t *testing.T) {
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13")
 }
 
+// TestMemberWhoseDataDiskIsLostIsReplacedNotResumed: a member's etcd disk is
+// replaced while its agent's journal (on the root disk) still names its
+// member ID. The agent must replace the member with a new ID: coming back
+// under the old ID with an empty log crashes etcd ("tocommit(N) is out of
+// range [lastIndex(0)]"), which CI saw after a kill shortly after forming.
+func TestMemberWhoseDataDiskIsLostIsReplacedNotResumed(t *testing.T) {
+	c := newGroup(t, 3, 11, 12, 13)
+	n := c.Nodes[1]
+	before, err := n.Journal()
+	if err != nil || before.MemberID == 0 {
+		t.Fatalf("journal before: %+v, %v", before, err)
+	}
+	if err := n.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	lost := n.DataDir() + ".lost-disk"
+	if err := os.Rename(n.DataDir(), lost); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := n.Journal()
+	if st.Plan.Action != bootstrap.ActionJoin || st.MemberID == before.MemberID {
+		t.Fatalf("plan %+v member %x (was %x): want a join under a new member ID", st.Plan, st.MemberID, before.MemberID)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13")
+}
+
 // TestJoinKilledAtEveryStepConverges kills a joining instance right after
 // each journaled step, reruns it, and expects one voting member for it.
 func TestJoinKilledAtEveryStepConverges(t *testing.T) {
