@@ -150,6 +150,7 @@ func (g *generator) basePayload() spec.NodePayload {
 			ServerKeyFile:  filepath.Join(dir, "server.key"),
 			PeerCertFile:   filepath.Join(dir, "peer.crt"),
 			PeerKeyFile:    filepath.Join(dir, "peer.key"),
+			MinVersion:     c.TLS.MinVersion,
 		},
 		Autoscaling: c.Autoscaling,
 		Backup:      c.Backup,

@@ -68,6 +68,9 @@ func (c *Cluster) ApplyDefaults() {
 		c.PKI.Layout = LayoutEtcdboot
 	}
 	c.Firewall.applyDefaults()
+	if c.TLS.MinVersion == "" {
+		c.TLS.MinVersion = DefaultTLSMinVersion
+	}
 	if len(c.Payload.Formats) == 0 {
 		c.Payload.Formats = []string{FormatIgnition, FormatCloudInit}
 	}

@@ -53,7 +53,9 @@ type Cluster struct {
 	Autoscaling *Autoscaling `yaml:"autoscaling,omitempty"`
 	PKI         PKI          `yaml:"pki,omitempty"`
 	Firewall    Firewall     `yaml:"firewall,omitempty"`
-	Payload     Payload      `yaml:"payload,omitempty"`
+	// TLS is the TLS policy of every port etcdboot owns (see TLS).
+	TLS     TLS     `yaml:"tls,omitempty"`
+	Payload Payload `yaml:"payload,omitempty"`
 	// Backup turns on scheduled snapshots on the members; nil for none.
 	Backup *Backup `yaml:"backup,omitempty"`
 }
@@ -260,7 +262,8 @@ type NodePayload struct {
 	Backup *Backup `yaml:"backup,omitempty"`
 }
 
-// NodeTLS holds the paths of the node's certificate files.
+// NodeTLS holds the paths of the node's certificate files and the minimum
+// TLS version its ports accept.
 type NodeTLS struct {
 	CAFile         string `yaml:"caFile"`
 	ServerCertFile string `yaml:"serverCertFile"`
@@ -271,6 +274,10 @@ type NodeTLS struct {
 	// of an autoscaling group; the agent mints its own certificates with it.
 	IssuerCertFile string `yaml:"issuerCertFile,omitempty"`
 	IssuerKeyFile  string `yaml:"issuerKeyFile,omitempty"`
+	// MinVersion is the cluster's tls.minVersion, which etcd's listeners
+	// and the agent's metrics endpoint follow; empty is
+	// DefaultTLSMinVersion (see EffectiveTLSMinVersion).
+	MinVersion string `yaml:"minVersion,omitempty"`
 }
 
 // WriterLeader is Backup.Writer's default: each round, only the member that

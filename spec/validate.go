@@ -58,6 +58,7 @@ func (cl *Cluster) Validate(doc *Document) []Problem {
 	c.discovery(cl, minor)
 	c.pki(cl.PKI)
 	c.firewall(cl.Firewall, "firewall")
+	c.tlsPolicy(cl.TLS.MinVersion, "tls.minVersion")
 	c.payload(cl.Payload)
 	if cl.Backup != nil {
 		c.backup(*cl.Backup, cl.Members, cl.Autoscaling != nil, cl.Etcd.DataDir)
@@ -74,6 +75,20 @@ func EtcdMinor(version string) (int, error) {
 	return strconv.Atoi(m[1])
 }
 
+// minTLSMinVersionPatch35 is the first 3.5 release with --tls-min-version
+// and --tls-max-version (etcd PR 15483); 3.6 and later all have them.
+const minTLSMinVersionPatch35 = 8
+
+// etcdPatch is the patch release of a version EtcdMinor accepted.
+func etcdPatch(version string) int {
+	m := versionRe.FindStringSubmatch(version)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[2])
+	return n
+}
+
 func (c *checker) etcd(e Etcd, path string) (minor int) {
 	minor, err := EtcdMinor(e.Version)
 	switch {
@@ -81,6 +96,8 @@ func (c *checker) etcd(e Etcd, path string) (minor int) {
 		c.errorf(path+".version", "%v", err)
 	case minor < 5 || minor > 7:
 		c.errorf(path+".version", "etcd 3.%d is not supported; use 3.5, 3.6 or 3.7", minor)
+	case minor == 5 && etcdPatch(e.Version) < minTLSMinVersionPatch35:
+		c.errorf(path+".version", "etcd %s has no --tls-min-version (3.5.%d added it), which etcdboot sets on every listener; use 3.5.%d or later", e.Version, minTLSMinVersionPatch35, minTLSMinVersionPatch35)
 	}
 	if !strings.HasPrefix(e.DataDir, "/") {
 		c.errorf(path+".dataDir", "%q is not an absolute path; write e.g. /var/lib/etcd", e.DataDir)

@@ -75,6 +75,7 @@ func (p *NodePayload) Validate(doc *Document) []Problem {
 			c.errorf(f.path, "%q is not an absolute path", f.val)
 		}
 	}
+	c.tlsPolicy(p.TLS.MinVersion, "tls.minVersion")
 	c.firewall(p.Firewall, "firewall")
 	if p.Backup != nil {
 		b := *p.Backup
