@@ -41,6 +41,12 @@ type Config struct {
 	KeyFile      string
 	PeerCertFile string
 	PeerKeyFile  string
+	// TLSMinVersion is --tls-min-version ("TLS1.3" or "TLS1.2"): etcd
+	// applies it to the client, peer and metrics listeners alike.
+	TLSMinVersion string
+	// CipherSuites is --cipher-suites, set only with TLS 1.2: etcd refuses
+	// a list when the minimum is TLS 1.3, whose suites Go fixes.
+	CipherSuites []string
 }
 
 // setting is one etcd flag and its value.
@@ -112,6 +118,10 @@ func (c Config) settings() []setting {
 	add("peer-key-file", c.PeerKeyFile)
 	add("peer-trusted-ca-file", c.CAFile)
 	add("peer-client-cert-auth", true)
+	// Every supported release has both (3.5 from 3.5.8 on, which spec
+	// validation asks for).
+	add("tls-min-version", c.TLSMinVersion)
+	add("cipher-suites", c.CipherSuites)
 	add("logger", "zap")
 	return s
 }

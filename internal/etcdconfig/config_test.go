@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,36 @@ func TestInitialClusterAndURLs(t *testing.T) {
 	want := "a=https://10.0.0.1:2380,a=https://[fd00::1]:2380,b=https://10.0.0.2:2380"
 	if got != want {
 		t.Errorf("InitialCluster = %s, want %s", got, want)
+	}
+}
+
+// TestTLSSettingsInBothFormats: tls-min-version is a top-level key and
+// ETCD_TLS_MIN_VERSION; cipher-suites a YAML list and a comma-separated
+// ETCD_CIPHER_SUITES, written only with TLS 1.2.
+func TestTLSSettingsInBothFormats(t *testing.T) {
+	c := sampleConfig(5)
+	c.TLSMinVersion = spec.TLS13
+	env := string(c.Env())
+	if !strings.Contains(env, "ETCD_TLS_MIN_VERSION=TLS1.3\n") || strings.Contains(env, "CIPHER_SUITES") {
+		t.Errorf("TLS 1.3 env:\n%s", env)
+	}
+	c.TLSMinVersion, c.CipherSuites = spec.TLS12, spec.TLS12CipherSuites
+	env = string(c.Env())
+	if !strings.Contains(env, "ETCD_TLS_MIN_VERSION=TLS1.2\n") || !strings.Contains(env, "ETCD_CIPHER_SUITES="+strings.Join(spec.TLS12CipherSuites, ",")+"\n") {
+		t.Errorf("TLS 1.2 env:\n%s", env)
+	}
+	data, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		MinVersion   string   `yaml:"tls-min-version"`
+		CipherSuites []string `yaml:"cipher-suites"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.MinVersion != spec.TLS12 || !slices.Equal(doc.CipherSuites, spec.TLS12CipherSuites) {
+		t.Errorf("YAML: %+v\n%s", doc, data)
 	}
 }

@@ -77,6 +77,8 @@ func Member(in Input) Config {
 		KeyFile:                  path(p.TLS.ServerKeyFile),
 		PeerCertFile:             path(p.TLS.PeerCertFile),
 		PeerKeyFile:              path(p.TLS.PeerKeyFile),
+		TLSMinVersion:            spec.EffectiveTLSMinVersion(p.TLS.MinVersion),
+		CipherSuites:             spec.TLSCipherSuites(p.TLS.MinVersion),
 	}
 	switch {
 	case in.Cluster.Join:

@@ -44,6 +44,7 @@ func TestMemberIsTheAgentsConfiguration(t *testing.T) {
 		HeartbeatMs: 100, ElectionMs: 1000, SnapshotCount: 5000, QuotaBackendBytes: 1 << 30,
 		AutoCompactionMode: "periodic", AutoCompactionRetention: "1h",
 		CAFile: "/r/p/ca.crt", CertFile: "/r/p/server.crt", KeyFile: "/r/p/server.key", PeerCertFile: "/r/p/peer.crt", PeerKeyFile: "/r/p/peer.key",
+		TLSMinVersion: "TLS1.3",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Member =\n%+v\nwant\n%+v", got, want)
@@ -87,5 +88,25 @@ func TestGroupIdentity(t *testing.T) {
 	}
 	if _, err := GroupIdentity(as, []netip.Addr{netip.MustParseAddr("192.168.0.5")}); err == nil {
 		t.Error("GroupIdentity found an identity outside the subnets")
+	}
+}
+
+// TestMemberTLSMinimum: the payload's minimum reaches etcd's settings, and
+// the cipher suites come only with TLS 1.2.
+func TestMemberTLSMinimum(t *testing.T) {
+	for _, tt := range []struct {
+		min, want string
+		suites    []string
+	}{
+		{"", "TLS1.3", nil},
+		{"TLS1.3", "TLS1.3", nil},
+		{"TLS1.2", "TLS1.2", spec.TLS12CipherSuites},
+	} {
+		p := samplePayload(spec.DiscoveryStatic)
+		p.TLS.MinVersion = tt.min
+		c := Member(Input{Payload: p, Minor: 6, Addrs: NodeAddrs(*p.Node), Cluster: Cluster{State: "new", Peers: p.Members}})
+		if c.TLSMinVersion != tt.want || !reflect.DeepEqual(c.CipherSuites, tt.suites) {
+			t.Errorf("minVersion %q: tls-min-version %q, cipher-suites %v; want %q, %v", tt.min, c.TLSMinVersion, c.CipherSuites, tt.want, tt.suites)
+		}
 	}
 }
