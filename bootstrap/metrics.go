@@ -15,13 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/etcdboot/etcdboot/internal/monitoring"
+	"github.com/etcdboot/etcdboot/spec"
 )
 
 // startMetrics serves the agent's own metrics (phase, join attempts,
 // certificate expiry) on the node's address, port
 // monitoring.DefaultAgentMetricsPort, over TLS with the node's server
-// certificate, to clients with a certificate from the cluster CA, as the
-// generated prometheus.yml scrapes it. It runs until ctx ends.
+// certificate and the cluster's minimum TLS version, to clients with a
+// certificate from the cluster CA, as the generated prometheus.yml scrapes
+// it. It runs until ctx ends.
 func (a *Agent) startMetrics(ctx context.Context, n node) error {
 	if a.metrics != nil {
 		return nil
@@ -38,6 +40,11 @@ func (a *Agent) startMetrics(ctx context.Context, n node) error {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
+	// The cluster's tls.minVersion, as etcd's own listeners have it.
+	minTLS, suites, err := spec.ServerTLS(n.payload.TLS.MinVersion)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	a.recordCertExpiry(n)
 	addr := net.JoinHostPort(n.addrs[0].String(), strconv.Itoa(monitoring.DefaultAgentMetricsPort))
 	ln, err := net.Listen("tcp", addr)
@@ -54,7 +61,7 @@ func (a *Agent) startMetrics(ctx context.Context, n node) error {
 				c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 				return &c, err
 			},
-			ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+			ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: minTLS, CipherSuites: suites},
 	}
 	go func() {
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
