@@ -40,7 +40,7 @@ SIGHUP re-arms every node. The tree is re-read when it changes.`,
 	f := cmd.Flags()
 	f.StringVarP(&cfg.Dir, "dir", "d", cfg.Dir, "the generator's output directory")
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP address to listen on")
-	f.BoolVar(&cfg.TLS, "tls", false, "serve https with a certificate from out/pki/ca.crt (kept in out/pki/serve.crt)")
+	f.BoolVar(&cfg.TLS, "tls", false, "serve https with a certificate from out/pki/ca.crt (kept in out/pki/serve.crt), at the payloads' tls.minVersion (TLS 1.3 unless TLS1.2)")
 	f.StringArrayVar(&cfg.Hostnames, "hostname", nil, "extra DNS name or IP for the TLS certificate (repeatable)")
 	f.StringVar(&cfg.GroupsFile, "groups", "", "groups file: machines by mac, uuid or hostname, with profiles and restrictions")
 	f.StringVar(&cfg.BaseURL, "base-url", "", "URL machines reach this server at (default: the listen address)")

@@ -34,6 +34,8 @@ type Config struct {
 	// Dir/pki/serve.crt and serve.key. Machines must trust that CA: iPXE
 	// built with it embedded (make bin-x86_64-efi/ipxe.efi TRUST=ca.crt), and
 	// Ignition or cloud-init given it; plain http is what stock images fetch.
+	// The minimum TLS version is the cluster's tls.minVersion, from the
+	// payloads: TLS 1.3 by default, which iPXE lacks (give it TLS1.2).
 	TLS bool
 	// Hostnames are extra names or IPs for the TLS certificate, besides the
 	// listen address and BaseURL's host.

@@ -60,6 +60,9 @@ type Snapshot struct {
 	machines machineTable
 	// fingerprint is what the tree looked like when it was read.
 	fingerprint string
+	// tlsMinVersion is the minimum TLS version --tls serves (see
+	// treeTLSMinVersion).
+	tlsMinVersion string
 }
 
 // Match returns the machine the labels select, or nil.
@@ -141,7 +144,20 @@ func (st Store) Load() (*Snapshot, error) {
 	if after != before {
 		return nil, errTreeChanged
 	}
-	return &Snapshot{nodes: nodes, machines: machines, fingerprint: before}, nil
+	return &Snapshot{nodes: nodes, machines: machines, fingerprint: before, tlsMinVersion: treeTLSMinVersion(nodes)}, nil
+}
+
+// treeTLSMinVersion is the cluster's tls.minVersion as the tree's payloads
+// carry it, which the payload server follows like every other port of the
+// cluster: TLS1.2 when any payload allows it (payloads of one generator run
+// agree; a mixed tree must not refuse the machines it serves), else TLS1.3.
+func treeTLSMinVersion(nodes map[string]*Node) string {
+	for _, n := range nodes {
+		if spec.EffectiveTLSMinVersion(n.Payload.TLS.MinVersion) == spec.TLS12 {
+			return spec.TLS12
+		}
+	}
+	return spec.DefaultTLSMinVersion
 }
 
 // readNode reads one node directory.

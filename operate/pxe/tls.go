@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/etcdboot/etcdboot/pki"
+	"github.com/etcdboot/etcdboot/spec"
 )
 
 // serveCertName is the server certificate's base name in Dir/pki: serve.crt
@@ -18,7 +19,9 @@ import (
 const serveCertName = "serve"
 
 // servingTLS issues (or keeps) the server's certificate from the generator's
-// CA and returns the TLS configuration that presents it.
+// CA and returns the TLS configuration that presents it, at the minimum TLS
+// version the tree's payloads carry (TLS 1.3 unless tls.minVersion allows
+// TLS 1.2, which iPXE needs: it has no TLS 1.3).
 func (s *Server) servingTLS() (*tls.Config, error) {
 	dnsNames, ips, err := certNames(s.cfg.Listen, s.cfg.BaseURL, s.cfg.Hostnames)
 	if err != nil {
@@ -50,11 +53,27 @@ func (s *Server) servingTLS() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server certificate %s: %w", dir.CertPath(serveCertName), err)
 	}
-	s.log.Info("serving TLS", "cert", dir.CertPath(serveCertName), "dns", dnsNames, "ips", ips)
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-	}, nil
+	conf, err := handshakeConfig(cert, s.Snapshot().tlsMinVersion)
+	if err != nil {
+		return nil, err
+	}
+	// Each handshake takes the minimum of the snapshot being served, so a
+	// tree regenerated with another tls.minVersion applies at its reload.
+	conf.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		return handshakeConfig(cert, s.Snapshot().tlsMinVersion)
+	}
+	s.log.Info("serving TLS", "cert", dir.CertPath(serveCertName), "dns", dnsNames, "ips", ips, "min_version", s.Snapshot().tlsMinVersion)
+	return conf, nil
+}
+
+// handshakeConfig presents cert with the cluster's minimum TLS version and,
+// when that is TLS 1.2, only its ECDHE+AEAD suites (spec.ServerTLS).
+func handshakeConfig(cert tls.Certificate, minVersion string) (*tls.Config, error) {
+	version, suites, err := spec.ServerTLS(minVersion)
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return &tls.Config{MinVersion: version, CipherSuites: suites, Certificates: []tls.Certificate{cert}}, nil
 }
 
 // certNames collects the certificate's subject alternative names: the

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcdboot/etcdboot/internal/tlstest"
 )
 
 func TestTLSClientTrustingTheGeneratorsCAConnects(t *testing.T) {
@@ -98,5 +100,60 @@ func TestTLSRefusesAnHTTPBaseURL(t *testing.T) {
 	cfg.BaseURL = "http://10.123.0.2:8080"
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "is http but TLS is on") {
 		t.Errorf("New: %v", err)
+	}
+}
+
+// TestTLSListenerServesTheClustersTLSMinimum: `serve --tls` follows the
+// tls.minVersion the tree's payloads carry, checked with openssl s_client.
+// The fixture's cluster leaves it at TLS1.3, so a TLS 1.2-only client (such
+// as iPXE) is refused; once the tree says TLS1.2 and is reloaded, TLS 1.2
+// works, but still not with only CBC suites.
+func TestTLSListenerServesTheClustersTLSMinimum(t *testing.T) {
+	tlstest.OpenSSL(t)
+	tr := newTree(t)
+	cfg := testConfig(t, tr)
+	cfg.TLS = true
+	s := startServer(t, cfg)
+	c := tlstest.Client{CAFile: filepath.Join(tr.out, "pki", "ca.crt"), VerifyIP: "127.0.0.1"}
+
+	c.Version = tls.VersionTLS13
+	if res, err := tlstest.Handshake(t, s.Addr(), c); err != nil {
+		t.Fatalf("TLS 1.3 client: %v", err)
+	} else {
+		t.Logf("TLS 1.3 client: %s %s", res.Protocol, res.Cipher)
+	}
+	c.Version = tls.VersionTLS12
+	if res, err := tlstest.Handshake(t, s.Addr(), c); tlstest.Alert(err) != "protocol version" {
+		t.Fatalf("a TLS 1.2-only client was not refused for its version: %+v, %v", res, err)
+	}
+
+	payloads, err := filepath.Glob(filepath.Join(tr.out, "nodes", "*", "node.yaml"))
+	if err != nil || len(payloads) == 0 {
+		t.Fatalf("payloads: %v %v", payloads, err)
+	}
+	for _, p := range payloads {
+		data := mustRead(t, p)
+		if !strings.Contains(data, "minVersion: TLS1.3") {
+			t.Fatalf("%s does not carry tls.minVersion:\n%s", p, data)
+		}
+		if err := os.WriteFile(p, []byte(strings.Replace(data, "minVersion: TLS1.3", "minVersion: TLS1.2", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := tlstest.Handshake(t, s.Addr(), c); err != nil {
+		t.Errorf("TLS 1.2 allowed, but the TLS 1.2 client failed: %v", err)
+	} else {
+		t.Logf("TLS 1.2 client: %s %s", res.Protocol, res.Cipher)
+	}
+	c.Ciphers = tlstest.WeakTLS12Ciphers
+	if res, err := tlstest.Handshake(t, s.Addr(), c); tlstest.Alert(err) != "handshake failure" {
+		t.Errorf("a TLS 1.2 client offering only CBC suites was not refused for its suites: %+v, %v", res, err)
+	}
+	c.Version, c.Ciphers = tls.VersionTLS13, ""
+	if _, err := tlstest.Handshake(t, s.Addr(), c); err != nil {
+		t.Errorf("TLS 1.3 client after the reload: %v", err)
 	}
 }
