@@ -19,8 +19,9 @@ func newAuditCommand(_ *globalFlags) *cobra.Command {
 exactly as etcdboot-agent writes it (the environment file or the YAML config
 file), reads it back the way etcd does and checks CIS Kubernetes Benchmark
 items 2.1 to 2.6 (TLS files set, client certificate authentication on, no
-auto-TLS, for clients and peers), then item 2.7 (a CA of etcd's own) on
-out/pki/ca.crt. It prints PASS, FAIL or WARN per item and member, with a
+auto-TLS, for clients and peers) and etcdboot's own E.1 (--tls-min-version
+TLS1.3, or TLS1.2 with only ECDHE+AEAD --cipher-suites), then item 2.7 (a CA
+of etcd's own) on out/pki/ca.crt. It prints PASS, FAIL or WARN per item and member, with a
 remediation under each FAIL and WARN, and exits 2 when any item fails.`,
 		Example: `  etcdboot audit -f cluster.yaml -o out/
   etcdboot audit -f cluster.yaml --kube-ca /etc/kubernetes/pki/ca.crt -w json`,

@@ -23,6 +23,7 @@ func renderedConfig() etcdconfig.Config {
 		AdvertiseClientURLs: []string{"https://10.0.0.1:2379"}, InitialAdvertisePeerURLs: []string{"https://10.0.0.1:2380"},
 		InitialCluster: "etcd1=https://10.0.0.1:2380", InitialClusterState: "new", InitialClusterToken: "tok",
 		CAFile: "/p/ca.crt", CertFile: "/p/server.crt", KeyFile: "/p/server.key", PeerCertFile: "/p/peer.crt", PeerKeyFile: "/p/peer.key",
+		TLSMinVersion: spec.TLS13,
 	}
 }
 
@@ -35,10 +36,10 @@ func statuses(fs []Finding) string {
 	return strings.Join(parts, " ")
 }
 
-// withStatus is the six settings items, all PASS except those named.
+// withStatus is the settings items, all PASS except those named.
 func withStatus(overrides map[string]Status) string {
 	var parts []string
-	for _, it := range Items[:6] {
+	for _, it := range SettingItems {
 		st := Pass
 		if s, ok := overrides[it.ID]; ok {
 			st = s
@@ -265,7 +266,7 @@ func TestTextReportGivesARemediationForEveryFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "[FAIL] 2.2 Ensure that the --client-cert-auth argument is set to true: ETCD_CLIENT_CERT_AUTH=false, ETCD_TRUSTED_CA_FILE=/p/ca.crt\n       remediation: set ETCD_CLIENT_CERT_AUTH=true"
-	if !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "6 checks PASS, 1 checks FAIL, 0 checks WARN") {
+	if !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "7 checks PASS, 1 checks FAIL, 0 checks WARN") {
 		t.Errorf("report:\n%s", b.String())
 	}
 	if !r.Failed() {

@@ -2,7 +2,10 @@ package audit
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/etcdboot/etcdboot/spec"
 )
 
 // Status is a finding's verdict.
@@ -44,8 +47,19 @@ var (
 		"issue etcd's certificates from a CA used for nothing else: let etcdboot generate make one (out/pki/ca.crt), never the Kubernetes cluster CA"}
 )
 
-// Items lists the section in order.
+// ItemTLSMinVersion is etcdboot's own check beyond the benchmark (hence
+// "E.1"): etcd's client, peer and metrics listeners take TLS 1.3 only, or
+// TLS 1.2 with forward-secret AEAD suites only. Left unset, etcd accepts TLS
+// 1.2 with all of Go's default suites, CBC ones included.
+var ItemTLSMinVersion = Item{"E.1", "Ensure that --tls-min-version is TLS1.3, or TLS1.2 with only ECDHE+AEAD --cipher-suites",
+	"set ETCD_TLS_MIN_VERSION=TLS1.3 (tls-min-version); where clients need TLS 1.2, write tls: {minVersion: TLS1.2} in the cluster spec and regenerate, which limits ETCD_CIPHER_SUITES (cipher-suites) to ECDHE with AES-GCM or ChaCha20-Poly1305"}
+
+// Items lists the benchmark's section in order.
 var Items = []Item{ItemCertFile, ItemClientCertAuth, ItemAutoTLS, ItemPeerCertFile, ItemPeerClientCertAuth, ItemPeerAutoTLS, ItemUniqueCA}
+
+// SettingItems are the items checked on a member's etcd settings, in
+// order: the benchmark's 2.1 to 2.6, then ItemTLSMinVersion.
+var SettingItems = []Item{ItemCertFile, ItemClientCertAuth, ItemAutoTLS, ItemPeerCertFile, ItemPeerClientCertAuth, ItemPeerAutoTLS, ItemTLSMinVersion}
 
 // Finding is the verdict on one item for one configuration.
 type Finding struct {
@@ -64,13 +78,14 @@ func finding(it Item, ok bool, detail ...string) Finding {
 	return f
 }
 
-// AuditSettings checks items 2.1 to 2.6 on the settings etcd reads. Item 2.7
-// is about the CA's identity, not a setting: see UniqueCA.
+// AuditSettings checks SettingItems (2.1 to 2.6 and E.1) on the settings
+// etcd reads. Item 2.7 is about the CA's identity, not a setting: see
+// UniqueCA.
 func AuditSettings(s Settings) []Finding {
 	if cfg, ok := s.Get("config-file"); ok && !s.yaml {
 		// etcd then ignores every other variable and flag.
 		var out []Finding
-		for _, it := range Items[:6] {
+		for _, it := range SettingItems {
 			out = append(out, Finding{Item: it, Status: Warn, Detail: s.show("config-file") + ": etcd reads its settings from " + cfg + "; audit that file"})
 		}
 		return out
@@ -82,10 +97,11 @@ func AuditSettings(s Settings) []Finding {
 		filesSet(s, ItemPeerCertFile, "peer-cert-file", "peer-key-file"),
 		certAuth(s, ItemPeerClientCertAuth, "peer-client-cert-auth", "peer-trusted-ca-file"),
 		notTrue(s, ItemPeerAutoTLS, "peer-auto-tls"),
+		tlsMinimum(s),
 	}
 }
 
-// AuditEnv checks items 2.1 to 2.6 on an etcd environment file
+// AuditEnv checks SettingItems on an etcd environment file
 // (/etc/etcd/etcd.conf); a file that cannot be read fails every item.
 func AuditEnv(env []byte) []Finding {
 	s, err := ParseEnv(env)
@@ -95,7 +111,7 @@ func AuditEnv(env []byte) []Finding {
 	return AuditSettings(s)
 }
 
-// AuditYAML checks items 2.1 to 2.6 on an etcd --config-file document; a
+// AuditYAML checks SettingItems on an etcd --config-file document; a
 // document that cannot be read fails every item.
 func AuditYAML(data []byte) []Finding {
 	s, err := ParseYAML(data)
@@ -107,7 +123,7 @@ func AuditYAML(data []byte) []Finding {
 
 func unreadable(err error) []Finding {
 	var out []Finding
-	for _, it := range Items[:6] {
+	for _, it := range SettingItems {
 		out = append(out, Finding{Item: it, Status: Fail, Detail: err.Error()})
 	}
 	return out
@@ -145,6 +161,50 @@ func notTrue(s Settings, it Item, flag string) Finding {
 		f.Detail += " (not a boolean: etcd refuses to start)"
 	}
 	return f
+}
+
+// tlsMinimum passes when etcd takes TLS 1.3 only, or TLS 1.2 with only
+// ECDHE+AEAD suites: what etcdconfig writes for tls.minVersion TLS1.3 and
+// TLS1.2.
+func tlsMinimum(s Settings) Finding {
+	minVersion, _ := s.Get("tls-min-version")
+	suites, _ := s.Get("cipher-suites")
+	var names []string
+	for _, n := range strings.Split(suites, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	f := finding(ItemTLSMinVersion, false, s.show("tls-min-version"), s.show("cipher-suites"))
+	switch minVersion {
+	case "":
+		f.Detail += " (etcd then accepts TLS 1.2 with Go's default suites, CBC ones included)"
+	case spec.TLS13:
+		if len(names) > 0 {
+			f.Detail += " (etcd refuses to start: cipher suites cannot be chosen for TLS 1.3)"
+		} else {
+			f.Status = Pass
+		}
+	case spec.TLS12:
+		weak := slices.DeleteFunc(slices.Clone(names), strongTLS12Suite)
+		switch {
+		case len(names) == 0:
+			f.Detail += " (TLS 1.2 with Go's default suites, CBC ones included)"
+		case len(weak) > 0:
+			f.Detail += " (not ECDHE with AES-GCM or ChaCha20-Poly1305: " + strings.Join(weak, ", ") + ")"
+		default:
+			f.Status = Pass
+		}
+	default:
+		f.Detail += " (not TLS1.2 or TLS1.3: etcd refuses to start)"
+	}
+	return f
+}
+
+// strongTLS12Suite reports whether a suite, in etcd's (Go's) spelling, is
+// forward secret (ECDHE) and AEAD (AES-GCM, ChaCha20-Poly1305).
+func strongTLS12Suite(name string) bool {
+	return strings.HasPrefix(name, "TLS_ECDHE_") && (strings.Contains(name, "_GCM_") || strings.HasSuffix(name, "_CHACHA20_POLY1305") || strings.HasSuffix(name, "_CHACHA20_POLY1305_SHA256"))
 }
 
 // String renders a finding as kube-bench does: "[PASS] 2.1 Title: detail".
