@@ -142,6 +142,8 @@ type Member struct {
 	// Version picks the etcd release from the matrix (e.g. "v3.5.27");
 	// empty is the default bin/etcd.
 	Version string
+	// Flags are more etcd flags, e.g. --snapshot-count=50.
+	Flags []string
 }
 
 // Etcd is a running member.
@@ -221,6 +223,7 @@ func start(tb testing.TB, m Member) *Etcd {
 		"--peer-trusted-ca-file", filepath.Join(pki, "ca.crt"), "--peer-client-cert-auth",
 		"--quota-backend-bytes", "8589934592",
 	)
+	e.cmd.Args = append(e.cmd.Args, m.Flags...)
 	logf, err := os.Create(e.logPath)
 	if err != nil {
 		tb.Fatal(err)

@@ -45,6 +45,11 @@ type Observed struct {
 	// Data is the storage version of the member's data dir (what wrote it);
 	// zero when the data dir is empty: a new member.
 	Data Version
+	// Storage is the storage version a running member reports now (3.6+),
+	// when it differs from Data: right after the cluster version rises,
+	// etcd raises the storage version a few seconds later, and a newer
+	// binary cannot open the data before it has. Zero when not running.
+	Storage Version
 	// LastRun is the etcd version the agent last started on this node, from
 	// its journal; zero when unknown.
 	LastRun Version
@@ -52,6 +57,19 @@ type Observed struct {
 	Cluster *Cluster
 	// Self is this member's name, left out of the health gate.
 	Self string
+	// SelfRunning is true when this member's etcd still runs (it answers on
+	// its client URL): an upgrade takes it down, so it waits for the gate.
+	// When it is already down (a reboot or reimage onto a new image), the
+	// gate is not applied: starting it can only restore availability, and
+	// two members rebooted at once that each waited for the other to be
+	// healthy would wait forever. The cluster-wide lock still orders them.
+	SelfRunning bool
+	// V2Entries counts the v2-format entries the member's WAL replays on
+	// its next start (see V2Entries); etcd 3.7 cannot apply them.
+	V2Entries int
+	// V3Discovery is true when the payload discovers peers through an etcd
+	// v3 discovery service, which etcd 3.5 does not have.
+	V3Discovery bool
 }
 
 // Action is what the member does.
@@ -111,6 +129,10 @@ func Decide(o Observed) Decision {
 		d.Action, d.Reason = ActionStart, fmt.Sprintf("etcd %s -> %s with no member answering: no availability to keep, start", from, o.Binary)
 		return d
 	}
+	if !o.SelfRunning {
+		d.Action, d.Reason = ActionUpgrade, fmt.Sprintf("etcd %s -> %s; this member's etcd is already down, so starting it cannot cost availability: no gate, one member at a time under the lock", from, o.Binary)
+		return d
+	}
 	if why := gateClosed(o); why != "" {
 		d.Action, d.Reason = ActionWait, fmt.Sprintf("etcd %s -> %s waits: %s", from, o.Binary, why)
 		return d
@@ -125,6 +147,9 @@ func refusal(o Observed) string {
 	if b.Major != 3 {
 		return fmt.Sprintf("etcd %s: etcdboot runs etcd 3 only", b)
 	}
+	if o.V3Discovery && b.Minor < 6 {
+		return fmt.Sprintf("the payload discovers peers through etcd v3 discovery, which etcd %s does not have (it would form a one-member cluster of its own): use static or DNS discovery for 3.5, or an image with etcd 3.6 or later", b)
+	}
 	// Against what wrote the data dir.
 	if !o.Data.IsZero() {
 		switch ahead := b.minorsAbove(o.Data); {
@@ -137,6 +162,10 @@ func refusal(o Observed) string {
 		case ahead == 1 && o.Data.Minor == 5 && !o.LastRun.IsZero() && o.LastRun.Compare(Zombie35) < 0:
 			return fmt.Sprintf("this member last ran etcd %s; 3.5 to 3.6 is safe only from %s on: roll an image with etcd 3.5.26 or later first, then %s", o.LastRun, Zombie35, b)
 		}
+	}
+	if o.V2Entries > 0 && b.Minor >= 7 {
+		return fmt.Sprintf("this member's WAL still replays %d entries in etcd 3.5's v2 format, which etcd %s cannot apply (it panics on start); etcd 3.6 drops them from the replay at the member's next raft snapshot, every etcd.snapshotCount applied entries (10000 by default): keep the member on 3.6 until it took one (writes bring it), then roll %s again",
+			o.V2Entries, b, b.MinorString())
 	}
 	if o.Cluster == nil {
 		return ""
@@ -173,6 +202,15 @@ func gateClosed(o Observed) string {
 	if len(c.Alarms) > 0 {
 		return "alarm " + strings.Join(c.Alarms, ", ") + " is raised"
 	}
+	if !o.Downgrading() && !o.Storage.IsZero() && o.Storage.Compare(o.Data) < 0 {
+		return fmt.Sprintf("etcd has not yet raised this member's storage version %s to the cluster's %s", o.Storage.MinorString(), o.Data.MinorString())
+	}
+	if downgradeEnabledTo(c, o.Binary) && o.Data.minorsAbove(o.Binary) > 0 {
+		// etcd's downgrade procedure: the member's storage version must be
+		// lowered (by etcd, soon after downgrade enable) before the older
+		// binary can open it.
+		return fmt.Sprintf("etcd has not yet lowered this member's storage version %s to %s", o.Data.MinorString(), o.Binary.MinorString())
+	}
 	var unhealthy, learners []string
 	for _, m := range c.Members {
 		switch {
@@ -193,6 +231,9 @@ func gateClosed(o Observed) string {
 	return ""
 }
 
+// Downgrading reports whether the cluster has a downgrade enabled.
+func (o Observed) Downgrading() bool { return o.Cluster != nil && !o.Cluster.Downgrade.IsZero() }
+
 func downgradeEnabledTo(c *Cluster, b Version) bool {
 	return c != nil && !c.Downgrade.IsZero() && c.Downgrade.Major == b.Major && c.Downgrade.Minor == b.Minor
 }
@@ -202,4 +243,22 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// LiveDataVersion is what a running member's data dir holds, or will hold
+// when its turn to upgrade comes. 3.5 reports no storage version: its data
+// is its release's. A 3.6+ member reports the storage version its monitor
+// last wrote, which trails the cluster version by a few seconds after the
+// cluster forms or upgrades; outside a downgrade the monitor raises it to
+// the cluster version, so a freshly formed 3.6 cluster does not count as 3.5
+// data. It is pure.
+func LiveDataVersion(m Member, c Cluster) Version {
+	data := m.Storage
+	if data.IsZero() {
+		return m.Server
+	}
+	if c.Downgrade.IsZero() && !c.Version.IsZero() && data.Compare(c.Version) < 0 {
+		return c.Version
+	}
+	return data
 }

@@ -24,6 +24,13 @@ func selfDown(c *Cluster) *Cluster {
 	return c
 }
 
+// running is o with this member's etcd still running: an upgrade would take
+// it down, so the gate applies.
+func running(o Observed) Observed {
+	o.SelfRunning = true
+	return o
+}
+
 func TestDecide(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -40,13 +47,25 @@ func TestDecide(t *testing.T) {
 		{name: "in place 3.6 -> 3.7", o: Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Cluster: selfDown(healthy3("3.6.16")), Self: "etcd1"}, want: ActionUpgrade, reason: "3.6 -> 3.7.3"},
 		{name: "patch upgrade is an upgrade too", o: Observed{Binary: v("3.6.16"), Data: v("3.6.0"), LastRun: v("3.6.15"), Cluster: selfDown(healthy3("3.6.15")), Self: "etcd1"}, want: ActionUpgrade},
 		{name: "upgrade with nobody answering starts", o: Observed{Binary: v("3.7.3"), Data: v("3.6.0")}, want: ActionStart, reason: "no member answering"},
-		{name: "upgrade waits for an unhealthy voter", o: Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Cluster: func() *Cluster { c := selfDown(healthy3("3.6.16")); c.Members[2].Healthy = false; return c }(), Self: "etcd1"}, want: ActionWait, reason: "etcd3 not healthy"},
-		{name: "upgrade waits for an alarm", o: Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Cluster: func() *Cluster { c := selfDown(healthy3("3.6.16")); c.Alarms = []string{"NOSPACE"}; return c }(), Self: "etcd1"}, want: ActionWait, reason: "NOSPACE"},
-		{name: "upgrade waits for a pending learner", o: Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Cluster: func() *Cluster {
+		{name: "upgrade waits for an unhealthy voter", o: running(Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Cluster: func() *Cluster { c := selfDown(healthy3("3.6.16")); c.Members[2].Healthy = false; return c }(), Self: "etcd1"}), want: ActionWait, reason: "etcd3 not healthy"},
+		{name: "upgrade waits for an alarm", o: running(Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Cluster: func() *Cluster { c := selfDown(healthy3("3.6.16")); c.Alarms = []string{"NOSPACE"}; return c }(), Self: "etcd1"}), want: ActionWait, reason: "NOSPACE"},
+		{name: "upgrade waits for a pending learner", o: running(Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Cluster: func() *Cluster {
 			c := selfDown(healthy3("3.6.16"))
 			c.Members = append(c.Members, Member{Name: "etcd4", Server: v("3.6.16"), Learner: true})
 			return c
-		}(), Self: "etcd1"}, want: ActionWait, reason: "etcd4 not yet promoted"},
+		}(), Self: "etcd1"}), want: ActionWait, reason: "etcd4 not yet promoted"},
+		{name: "a downgrade waits until etcd lowered the running member's storage version", o: running(Observed{Binary: v("3.6.16"), Data: v("3.7.0"), Cluster: func() *Cluster {
+			c := healthy3("3.7.3")
+			c.Version, c.Downgrade = v("3.6.0"), v("3.6.0")
+			return c
+		}(), Self: "etcd1"}), want: ActionWait, reason: "storage version 3.7 to 3.6"},
+		{name: "an upgrade waits until etcd raised the running member's storage version", o: running(Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Storage: v("3.5.0"), LastRun: v("3.6.16"), Cluster: healthy3("3.6.16"), Self: "etcd1"}), want: ActionWait, reason: "storage version 3.5 to the cluster's 3.6"},
+		{name: "a rebooted member does not wait for another voter that is down", o: Observed{Binary: v("3.7.3"), Data: v("3.6.0"), Cluster: func() *Cluster { c := selfDown(healthy3("3.6.16")); c.Members[2].Healthy = false; return c }(), Self: "etcd1"}, want: ActionUpgrade, reason: "already down"},
+		{name: "a running member upgrades when the gate is open", o: running(Observed{Binary: v("3.7.3"), Data: v("3.6.0"), LastRun: v("3.6.16"), Cluster: healthy3("3.6.16"), Self: "etcd1"}), want: ActionUpgrade, reason: "one member at a time"},
+		{name: "refuse: 3.7 over a WAL that replays 3.5's v2 entries", o: running(Observed{Binary: v("3.7.3"), Data: v("3.6.0"), V2Entries: 4, LastRun: v("3.6.16"), Cluster: healthy3("3.6.16"), Self: "etcd1"}), want: ActionRefuse, reason: "4 entries in etcd 3.5's v2 format"},
+		{name: "3.6 over a WAL with v2 entries converts them", o: Observed{Binary: v("3.6.16"), Data: v("3.5.0"), V2Entries: 4, LastRun: v("3.5.27")}, want: ActionStart},
+		{name: "refuse: v3 discovery on a 3.5 binary", o: Observed{Binary: v("3.5.27"), V3Discovery: true}, want: ActionRefuse, reason: "v3 discovery"},
+		{name: "v3 discovery on 3.6 starts", o: Observed{Binary: v("3.6.16"), V3Discovery: true}, want: ActionStart},
 		{name: "refuse: skip a minor over own data", o: Observed{Binary: v("3.7.3"), Data: v("3.5.0")}, want: ActionRefuse, reason: "roll an image with etcd 3.6 first"},
 		{name: "refuse: downgrade over own data without the procedure", o: Observed{Binary: v("3.6.16"), Data: v("3.7.0"), Cluster: selfDown(healthy3("3.7.3")), Self: "etcd1"}, want: ActionRefuse, reason: "downgrade needs etcd's downgrade procedure"},
 		{name: "downgrade enabled to the binary's minor", o: Observed{Binary: v("3.6.16"), Data: v("3.7.0"), Cluster: func() *Cluster {

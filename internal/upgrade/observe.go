@@ -194,5 +194,14 @@ func clusterVersion(ctx context.Context, clientURL string, tlsConf *tls.Config) 
 	if body.Cluster == "" || body.Cluster == "not_decided" {
 		return Version{}, fmt.Errorf("%s/version: cluster version not decided yet", clientURL)
 	}
-	return ParseVersion(body.Cluster)
+	v, err := ParseVersion(body.Cluster)
+	if err != nil {
+		return Version{}, err
+	}
+	if v.Minor == 0 {
+		// A forming cluster reports the floor, 3.0.0, until its leader
+		// decides the version from its members'.
+		return Version{}, fmt.Errorf("%s/version: cluster version not decided yet (%s)", clientURL, v)
+	}
+	return v, nil
 }

@@ -128,3 +128,56 @@ func TestDecideOnRealDataDirs(t *testing.T) {
 		t.Fatalf("after the upgrade: %v keys, %v; want 100", resp, err)
 	}
 }
+
+// TestV2EntriesLeaveTheReplayAtA36Snapshot: a data dir written by 3.5.27
+// replays v2 entries (which 3.7 cannot apply); once 3.6.16 ran on it and
+// took a raft snapshot, it replays none, read while etcd runs and after.
+func TestV2EntriesLeaveTheReplayAtA36Snapshot(t *testing.T) {
+	pki := testPKI(t)
+	data := filepath.Join(t.TempDir(), "data")
+	old := etcdtest.Start(t, etcdtest.Member{PKIDir: pki, DataDir: data, Version: "v3.5.27"})
+	cli := old.Client(t)
+	etcdtest.PutKeys(t, cli, 10, 16)
+	cli.Close()
+	old.Stop()
+	if n, err := V2Entries(data); err != nil || n == 0 {
+		t.Fatalf("V2Entries of a 3.5 data dir = %d, %v; want some", n, err)
+	}
+	if d := Decide(Observed{Binary: MustParse("3.7.3"), Data: MustParse("3.6.0"), V2Entries: 1}); d.Action != ActionRefuse {
+		t.Fatalf("3.7 over v2 entries: %s", d.Action)
+	}
+	u, err := url.Parse(old.PeerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgraded := etcdtest.Start(t, etcdtest.Member{PKIDir: pki, DataDir: data, Version: "v3.6.16", PeerPort: port, Flags: []string{"--snapshot-count=50"}})
+	cli = upgraded.Client(t)
+	defer cli.Close()
+	for i := range 120 { // one entry each: past --snapshot-count
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cli.Put(ctx, "/v2gone", strconv.Itoa(i))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := V2Entries(data) // etcd runs: read-only, torn tail tolerated
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("V2Entries while 3.6 runs after a snapshot = %d, %v; want 0", n, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	upgraded.Stop()
+	if n, err := V2Entries(data); err != nil || n != 0 {
+		t.Fatalf("V2Entries after 3.6 stopped = %d, %v; want 0", n, err)
+	}
+}

@@ -59,8 +59,8 @@ func planSteps(c upgrade.Cluster, to upgrade.Version) Plan {
 			p.Steps = append(p.Steps, step)
 			continue
 		}
-		data := liveDataVersion(m, c)
-		o := upgrade.Observed{Binary: to, Data: data, LastRun: m.Server, Cluster: withSelfDown(sim, m.Name), Self: m.Name}
+		data := upgrade.LiveDataVersion(m, c)
+		o := upgrade.Observed{Binary: to, Data: data, LastRun: m.Server, Cluster: withSelfDown(sim, m.Name), Self: m.Name, SelfRunning: m.Healthy}
 		d := upgrade.Decide(o)
 		switch d.Action {
 		case upgrade.ActionRefuse:
@@ -95,21 +95,4 @@ func withSelfDown(c upgrade.Cluster, self string) *upgrade.Cluster {
 		}
 	}
 	return &out
-}
-
-// liveDataVersion is what a running member's data dir will hold when its
-// turn comes. 3.5 reports no storage version: its data is its release's. A
-// 3.6+ member reports the storage version its monitor last wrote, which
-// trails the cluster version by a few seconds after the cluster forms or
-// upgrades; outside a downgrade the monitor raises it to the cluster version,
-// so a freshly formed 3.6 cluster is not planned as 3.5 data.
-func liveDataVersion(m upgrade.Member, c upgrade.Cluster) upgrade.Version {
-	data := m.Storage
-	if data.IsZero() {
-		return m.Server
-	}
-	if c.Downgrade.IsZero() && !c.Version.IsZero() && data.Compare(c.Version) < 0 {
-		return c.Version
-	}
-	return data
 }
