@@ -77,7 +77,7 @@ func (a *Agent) promoteIfLearner(ctx context.Context, n node, tlsConf *tls.Confi
 	if err != nil {
 		return 0, fmt.Errorf("etcd client for %v: %w", eps, err)
 	}
-	return id, a.promote(ctx, &joiner{cli: cli, id: id})
+	return id, a.promote(ctx, &joiner{cli: cli, id: id, claim: clientv3.LeaseID(a.journal.State.LearnerClaim)})
 }
 
 // memberStatus asks this node's own member for its status, which a learner
@@ -95,4 +95,29 @@ func (a *Agent) memberStatus(ctx context.Context, n node, tlsConf *tls.Config) (
 		return nil, fmt.Errorf("member status: %w", err)
 	}
 	return st, nil
+}
+
+// keepJournaledClaim keeps the claim the journal names alive (the learner
+// `up` added under systemd) through the join's endpoints; the returned func
+// stops it. Nothing to keep is no error: a restart has no claim.
+func (a *Agent) keepJournaledClaim(ctx context.Context, n node) (stop func()) {
+	lease, eps := clientv3.LeaseID(a.journal.State.LearnerClaim), a.journal.State.JoinEndpoints
+	if lease == 0 || len(eps) == 0 {
+		return func() {}
+	}
+	tlsConf, err := a.tlsFiles(n).ClientConfig()
+	if err != nil {
+		a.log.Warn("learner claim not kept alive", "err", err)
+		return func() {}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	if err != nil {
+		a.log.Warn("learner claim not kept alive", "err", err)
+		return func() {}
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	if _, err := cli.KeepAlive(kctx, lease); err != nil {
+		a.log.Warn("learner claim not kept alive", "err", err)
+	}
+	return func() { cancel(); cli.Close() }
 }

@@ -2,8 +2,10 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,24 +17,68 @@ import (
 
 // Keys etcdboot keeps in the cluster itself.
 const (
-	// JoinLockKey serialises joins: one learner at a time.
+	// JoinLockKey serialises joins and upgrades: one learner, or one member
+	// changing its etcd release, at a time.
 	JoinLockKey = "/etcdboot/locks/join"
 	// PendingPeersPrefix holds the addresses of members being added, so the
 	// other members' firewalls let them in before they are added.
 	PendingPeersPrefix = "/etcdboot/pending-peers/"
+	// LearnerClaimsPrefix holds one key per learner whose joiner is alive
+	// (the learner's ID in hex), under a lease kept alive by `up` and then
+	// by `ready` until the promotion: a learner with a claim is coming up,
+	// however slowly its etcd starts, and is never removed as a crashed
+	// joiner's; one whose claim expired is.
+	LearnerClaimsPrefix = "/etcdboot/learner-claims/"
+	// LearnerClaimTTL covers the gap under systemd between `up` exiting and
+	// etcd.service's `ready` taking the claim over, etcd's start included.
+	LearnerClaimTTL = 60
 )
 
-// joiner holds what a join keeps open from the membership step to promotion.
+// joiner holds the cluster-wide lock and its client: what a join keeps open
+// from the membership step to promotion, and an upgrade from the version
+// step to the health gate.
 type joiner struct {
 	cli     *clientv3.Client
 	session *concurrency.Session
 	mutex   *concurrency.Mutex
 	id      uint64
+	// claim is the lease of this learner's claim, kept alive until the
+	// promotion; stopClaim stops the keep-alive.
+	claim     clientv3.LeaseID
+	stopClaim context.CancelFunc
+}
+
+// lockCluster takes the cluster-wide lock (JoinLockKey) through eps: joins
+// and upgrades change one member at a time. A crashed holder's lease
+// expires after 10 s and frees the lock.
+func (a *Agent) lockCluster(ctx context.Context, eps []string, tlsConf *tls.Config) (*joiner, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
+	if err != nil {
+		return nil, fmt.Errorf("connect to the running cluster: %w", err)
+	}
+	j := &joiner{cli: cli}
+	if j.session, err = concurrency.NewSession(cli, concurrency.WithTTL(10)); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("cluster lock session: %w", err)
+	}
+	j.mutex = concurrency.NewMutex(j.session, JoinLockKey)
+	a.log.Info("waiting for the cluster-wide lock", "key", JoinLockKey)
+	lctx, cancel := context.WithTimeout(ctx, a.cfg.DiscoveryTimeout)
+	defer cancel()
+	if err := j.mutex.Lock(lctx); err != nil {
+		j.mutex = nil
+		j.release()
+		return nil, fmt.Errorf("take the cluster-wide lock %s: %w", JoinLockKey, err)
+	}
+	return j, nil
 }
 
 func (j *joiner) release() {
 	if j == nil {
 		return
+	}
+	if j.stopClaim != nil {
+		j.stopClaim()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -76,25 +122,14 @@ func (a *Agent) join(ctx context.Context, n node, running *runningCluster, resum
 	if err != nil {
 		return joined{}, err
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: running.endpoints, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
-	if err != nil {
-		return joined{}, fmt.Errorf("connect to the running cluster: %w", err)
-	}
-	j := &joiner{cli: cli}
 	if a.metrics != nil {
 		a.metrics.IncJoinAttempts()
 	}
-	// A crashed joiner's lease expires after the TTL and frees the lock.
-	if j.session, err = concurrency.NewSession(cli, concurrency.WithTTL(10)); err != nil {
-		return joined{}, fmt.Errorf("join lock session: %w", err)
+	j, err := a.lockCluster(ctx, running.endpoints, tlsConf)
+	if err != nil {
+		return joined{}, err
 	}
-	j.mutex = concurrency.NewMutex(j.session, JoinLockKey)
-	a.log.Info("waiting for the join lock")
-	lctx, cancel := context.WithTimeout(ctx, a.cfg.DiscoveryTimeout)
-	defer cancel()
-	if err := j.mutex.Lock(lctx); err != nil {
-		return joined{}, fmt.Errorf("take the join lock %s: %w", JoinLockKey, err)
-	}
+	cli := j.cli
 	ip := n.addrs[0]
 	if _, err := cli.Put(ctx, PendingPeersPrefix+ip.String(), n.name(), clientv3.WithLease(j.session.Lease())); err != nil {
 		return joined{}, fmt.Errorf("announce this node to the members' firewalls: %w", err)
@@ -120,8 +155,12 @@ func (a *Agent) join(ctx context.Context, n node, running *runningCluster, resum
 		ml.Members = resp.Members
 		a.log.Info("added as learner", "id", fmt.Sprintf("%x", j.id))
 	}
+	if err := a.claimLearner(ctx, n, j); err != nil {
+		return joined{}, err
+	}
 	a.journal.State.MemberID = j.id
 	a.journal.State.JoinEndpoints = running.endpoints
+	a.journal.State.LearnerClaim = int64(j.claim)
 	if err := a.journal.Save(); err != nil {
 		return joined{}, err
 	}
@@ -144,7 +183,11 @@ func (a *Agent) awaitOtherPromotions(ctx context.Context, n node, cli *clientv3.
 			return false, fmt.Errorf("member list: %w", err)
 		}
 		own := n.ownLearner(ml.Members, a.journal.State.MemberID)
-		return otherLearnerBlocks(ml.Members, own, func(m *etcdserverpb.Member) bool {
+		claimed, err := learnerClaims(ctx, cli)
+		if err != nil {
+			return false, err
+		}
+		return otherLearnerBlocks(ml.Members, own, claimed, func(m *etcdserverpb.Member) bool {
 			return memberAnswers(ctx, cli, m.ClientURLs[0])
 		}), nil
 	})
@@ -206,7 +249,11 @@ func (a *Agent) removeStale(ctx context.Context, n node, cli *clientv3.Client, m
 	if as := n.payload.Autoscaling; as != nil {
 		groupSize = as.Size
 	}
-	remove, refusal := staleRemovals(n.name(), n.peerURLs(), groupSize, members, health)
+	claimed, err := learnerClaims(ctx, cli)
+	if err != nil {
+		return err
+	}
+	remove, refusal := staleRemovals(n.name(), n.peerURLs(), groupSize, members, health, claimed)
 	for _, m := range remove {
 		if err := removeMember(ctx, cli, m.ID); err != nil {
 			return fmt.Errorf("remove stale member %s (%x): %w", m.Name, m.ID, err)
@@ -255,9 +302,11 @@ func (a *Agent) promote(ctx context.Context, j *joiner) error {
 		cancel()
 		if err == nil {
 			a.log.Info("promoted to voting member", "id", fmt.Sprintf("%x", j.id), "attempts", attempt)
+			j.dropClaim(ctx)
 			return nil
 		}
 		if strings.Contains(err.Error(), "not a learner") || errors.Is(err, rpctypes.ErrMemberNotLearner) {
+			j.dropClaim(ctx)
 			return nil // promoted by an earlier run
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -266,4 +315,51 @@ func (a *Agent) promote(ctx context.Context, j *joiner) error {
 		a.log.Info("learner not ready to promote yet", "attempt", attempt, "err", err)
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// claimLearner writes this learner's claim under a lease of its own (not the
+// lock's session, which ends with `up`) and keeps it alive while this
+// process lives or until the promotion drops it.
+func (a *Agent) claimLearner(ctx context.Context, n node, j *joiner) error {
+	lease, err := j.cli.Grant(ctx, LearnerClaimTTL)
+	if err != nil {
+		return fmt.Errorf("claim the learner: %w", err)
+	}
+	if _, err := j.cli.Put(ctx, LearnerClaimsPrefix+fmt.Sprintf("%x", j.id), n.name(), clientv3.WithLease(lease.ID)); err != nil {
+		return fmt.Errorf("claim the learner: %w", err)
+	}
+	j.claim = lease.ID
+	var kctx context.Context
+	kctx, j.stopClaim = context.WithCancel(context.Background())
+	if _, err := j.cli.KeepAlive(kctx, lease.ID); err != nil {
+		return fmt.Errorf("keep the learner's claim alive: %w", err)
+	}
+	return nil
+}
+
+// dropClaim revokes the claim once the learner is a voter.
+func (j *joiner) dropClaim(ctx context.Context) {
+	if j.stopClaim != nil {
+		j.stopClaim()
+	}
+	if j.claim != 0 {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, _ = j.cli.Revoke(rctx, j.claim)
+	}
+}
+
+// learnerClaims lists the learners whose joiner's claim is alive.
+func learnerClaims(ctx context.Context, cli *clientv3.Client) (map[uint64]bool, error) {
+	resp, err := cli.Get(ctx, LearnerClaimsPrefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("read the learners' claims: %w", err)
+	}
+	claimed := map[uint64]bool{}
+	for _, kv := range resp.Kvs {
+		if id, err := strconv.ParseUint(strings.TrimPrefix(string(kv.Key), LearnerClaimsPrefix), 16, 64); err == nil {
+			claimed[id] = true
+		}
+	}
+	return claimed, nil
 }

@@ -66,7 +66,7 @@ func TestStaleRemovals(t *testing.T) {
 			for _, id := range tt.healthy {
 				health[id] = true
 			}
-			got, err := staleRemovals("etcd4", []string{self}, tt.groupSize, tt.members, health)
+			got, err := staleRemovals("etcd4", []string{self}, tt.groupSize, tt.members, health, nil)
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) || tt.errText == "" && err != nil || tt.errText != "" && (err == nil || !strings.Contains(err.Error(), tt.errText)) {
 				t.Fatalf("err = %v, want %v %q", err, tt.wantErr, tt.errText)
 			}
@@ -98,10 +98,37 @@ func TestOtherLearnerBlocks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := otherLearnerBlocks(tt.members, tt.own, func(*etcdserverpb.Member) bool { return tt.answers })
+			got := otherLearnerBlocks(tt.members, tt.own, nil, func(*etcdserverpb.Member) bool { return tt.answers })
 			if got != tt.want {
 				t.Errorf("otherLearnerBlocks = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAClaimedLearnerIsWaitedForNotRemoved: a learner whose joiner's claim is
+// alive is still coming up (its etcd slow to start): it is neither removed
+// as a crashed joiner's nor passed by the next joiner, which waits for its
+// promotion. Once the claim expired, it is a crashed joiner's.
+func TestAClaimedLearnerIsWaitedForNotRemoved(t *testing.T) {
+	v1 := member(1, "etcd1", "https://10.0.0.1:2380", false, true)
+	v2 := member(2, "etcd2", "https://10.0.0.2:2380", false, true)
+	v3 := member(3, "etcd3", "https://10.0.0.3:2380", false, true)
+	slow := member(5, "", "https://10.0.0.5:2380", true, false)
+	members := []*etcdserverpb.Member{v1, v2, v3, slow}
+	health := map[uint64]bool{1: true, 2: true, 3: true}
+	claimed := map[uint64]bool{5: true}
+	if got, err := staleRemovals("etcd4", []string{"https://10.0.0.4:2380"}, 0, members, health, claimed); err != nil || len(got) != 0 {
+		t.Errorf("claimed learner: removes %v, %v; want none", ids(got), err)
+	}
+	if got, _ := staleRemovals("etcd4", []string{"https://10.0.0.4:2380"}, 0, members, health, nil); !slices.Equal(ids(got), []uint64{5}) {
+		t.Errorf("expired claim: removes %v, want the learner", ids(got))
+	}
+	answers := func(*etcdserverpb.Member) bool { return false }
+	if !otherLearnerBlocks(members, nil, claimed, answers) {
+		t.Error("a claimed learner coming up does not make the next joiner wait")
+	}
+	if otherLearnerBlocks(members, nil, nil, answers) {
+		t.Error("an unclaimed unstarted learner blocks")
 	}
 }

@@ -22,7 +22,10 @@ const (
 	StepFirewall  Step = "firewall"
 	StepDiscovery Step = "discovery"
 	StepPlan      Step = "plan"
-	StepDataDir   Step = "datadir"
+	// StepVersion applies etcd's upgrade rules to the binary, the data dir
+	// and the cluster before anything changes.
+	StepVersion Step = "version"
+	StepDataDir Step = "datadir"
 	// StepMembership adds a joining node to the cluster as a learner.
 	StepMembership Step = "membership"
 	StepConfig     Step = "config"
@@ -31,7 +34,7 @@ const (
 )
 
 // Steps lists every step in order.
-var Steps = []Step{StepPayload, StepFirewall, StepDiscovery, StepPlan, StepDataDir, StepMembership, StepConfig, StepStart, StepHealthy}
+var Steps = []Step{StepPayload, StepFirewall, StepDiscovery, StepPlan, StepVersion, StepDataDir, StepMembership, StepConfig, StepStart, StepHealthy}
 
 // JournalState is what the journal file holds.
 type JournalState struct {
@@ -47,12 +50,46 @@ type JournalState struct {
 	// joined: where its learner asks to be promoted, also from the separate
 	// health-gate process under systemd (a learner serves no such request).
 	JoinEndpoints []string `json:"joinEndpoints,omitempty"`
+	// LearnerClaim is the lease of this learner's claim
+	// (LearnerClaimsPrefix), which `ready` keeps alive until the promotion.
+	LearnerClaim int64 `json:"learnerClaim,omitempty"`
 	// Done lists the steps of the current run that completed.
 	Done []StepRecord `json:"done"`
 	// RestoredSHA256 is the digest of the snapshot already restored.
 	RestoredSHA256 string `json:"restoredSHA256,omitempty"`
 	// MovedAside lists data dirs this agent moved aside, newest last.
 	MovedAside []string `json:"movedAside,omitempty"`
+	// EtcdVersion is the etcd release this agent last started.
+	EtcdVersion string `json:"etcdVersion,omitempty"`
+	// Upgrades records each decision that changed (or refused to change)
+	// the etcd release, oldest first; the last ten are kept.
+	Upgrades []UpgradeRecord `json:"upgrades,omitempty"`
+}
+
+// UpgradePhase is where an upgrade of this member's etcd stands.
+type UpgradePhase string
+
+// The phases of an upgrade, as journaled and exported as a metric.
+const (
+	// UpgradeWaiting: waiting for the cluster-wide lock or the gate.
+	UpgradeWaiting UpgradePhase = "upgrade-waiting"
+	// UpgradeStarted: the lock is held and etcd starts on the new binary.
+	UpgradeStarted UpgradePhase = "upgrade-started"
+	// UpgradeDone: the member passed the health gate on the new binary.
+	UpgradeDone UpgradePhase = "upgrade-done"
+	// UpgradeRefused: the rules forbid the binary; nothing was changed.
+	UpgradeRefused UpgradePhase = "upgrade-refused"
+)
+
+// UpgradeRecord is one journaled upgrade decision.
+type UpgradeRecord struct {
+	From   string       `json:"from,omitempty"`
+	To     string       `json:"to"`
+	Phase  UpgradePhase `json:"phase"`
+	Reason string       `json:"reason"`
+	// Started is when the lock was taken; Done when the health gate passed.
+	Started time.Time `json:"started"`
+	Done    time.Time `json:"done,omitzero"`
 }
 
 // StepRecord is a completed step.

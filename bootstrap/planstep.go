@@ -12,12 +12,21 @@ import (
 // running cluster discovery found, lets Decide choose, and journals the
 // plan. A resumed join waits for the running cluster it needs, which it
 // returns with the plan.
-func (a *Agent) decide(ctx context.Context, n node, found discovered, prev JournalState) (Plan, *runningCluster, error) {
+//
+// When this member's etcd still runs (own: an agent restarted onto a new
+// etcd binary), its data dir is locked; the member answering with this
+// member's ID on its own URL says whose it is.
+func (a *Agent) decide(ctx context.Context, n node, found discovered, prev JournalState, own *ownEtcd) (Plan, *runningCluster, error) {
 	p := n.payload
 	dataDir := a.path(p.Etcd.DataDir)
-	rep, err := InspectDataDir(dataDir, n.name(), n.peerURLs(), p.Token, a.journal.State.MemberID)
-	if err != nil {
-		return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+	var rep DataDirReport
+	if own != nil && (own.id == a.journal.State.MemberID || own.id == MemberID(n.peerURLs(), p.Token)) {
+		rep.State = DataDirOurs
+	} else {
+		var err error
+		if rep, err = InspectDataDir(dataDir, n.name(), n.peerURLs(), p.Token, a.journal.State.MemberID); err != nil {
+			return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+		}
 	}
 	self := SelfUnknown
 	if found.running != nil {

@@ -24,8 +24,13 @@ type upState struct {
 	// found is the discovery step's; the plan step may find the running
 	// cluster a resumed join needs.
 	found discovered
+	// own is this member's etcd when it still ran as the plan step looked.
+	own *ownEtcd
 	// plan is the plan step's.
 	plan Plan
+	// version is the version step's: the release that runs, and the
+	// cluster-wide lock an upgrade holds until the health gate.
+	version versioned
 	// joined is the membership step's, for a join.
 	joined joined
 	// sup runs etcd in exec mode, from the start step on.
@@ -57,7 +62,17 @@ func (a *Agent) upSteps() []upStep {
 		}},
 		{StepPlan, func(ctx context.Context, s upState) (upState, error) {
 			var err error
-			s.plan, s.found.running, err = a.decide(ctx, s.node, s.found, s.prev)
+			s.own = a.observeOwnEtcd(ctx, s.node)
+			s.plan, s.found.running, err = a.decide(ctx, s.node, s.found, s.prev, s.own)
+			return s, err
+		}},
+		{StepVersion, func(ctx context.Context, s upState) (upState, error) {
+			var err error
+			if s.version, err = a.checkVersion(ctx, s.node, s.plan, s.found, s.own); err == nil {
+				// The binary is what runs: its minor picks etcd's settings
+				// and health endpoints.
+				s.node.minor = s.version.binary.Minor
+			}
 			return s, err
 		}},
 		{StepDataDir, func(_ context.Context, s upState) (upState, error) {
@@ -73,11 +88,16 @@ func (a *Agent) upSteps() []upStep {
 		}},
 		{StepStart, func(ctx context.Context, s upState) (upState, error) {
 			var err error
-			s.sup, err = a.start(ctx, s.node)
+			if s.sup, err = a.start(ctx, s.node); err == nil {
+				a.journal.State.EtcdVersion = s.version.binary.String()
+			}
 			return s, err
 		}},
 		{StepHealthy, func(ctx context.Context, s upState) (upState, error) {
-			return s, a.waitHealthy(ctx, s.node, s.sup, s.joined.joiner)
+			if err := a.waitHealthy(ctx, s.node, s.sup, s.joined.joiner); err != nil {
+				return s, err
+			}
+			return s, a.finishUpgrade(s.version)
 		}},
 	}
 }
@@ -156,9 +176,14 @@ func (a *Agent) Ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", StepPayload, err)
 	}
+	// `up` has exited: this process keeps the learner's claim alive until
+	// the promotion, however long etcd takes to start.
+	stop := a.keepJournaledClaim(ctx, n)
+	defer stop()
 	if err := a.waitHealthy(ctx, n, nil, nil); err != nil {
 		return fmt.Errorf("%s: %w", StepHealthy, err)
 	}
+	a.journal.State.LearnerClaim = 0
 	return a.journal.Record(StepHealthy, a.cfg.Now())
 }
 

@@ -45,6 +45,44 @@ func TestJoinerWaitsForAnotherLearnersPromotion(t *testing.T) {
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-14", "etcd-10-123-0-15")
 }
 
+// TestASlowLearnerIsNotTakenForACrashedJoiners: under systemd `up` adds
+// the learner and exits, and etcd.service starts etcd 15 s later (a slow
+// disk, a slow image). A second joiner arriving meanwhile finds a learner
+// that does not answer; its joiner's claim is alive (kept by `up`, then by
+// `ready`), so the second joiner waits for its promotion instead of
+// removing it as a crashed joiner's, and both end up voters.
+func TestASlowLearnerIsNotTakenForACrashedJoiners(t *testing.T) {
+	c := newGroup(t, 5, 11, 12, 13)
+	first, err := c.AddNode(14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upLikeSystemd(t, first)
+	st, _ := first.Journal()
+	second, err := c.AddNode(15)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, second, "still a learner", 30*time.Second)
+	time.Sleep(15 * time.Second) // etcd.service starts late
+	startEtcdService(t, c, first)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := first.Host.Run(ctx, readyArgv(c, first)...); err != nil {
+		t.Fatalf("etcdboot-agent ready of the slow learner: %v\n%s", err, out)
+	}
+	if err := second.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := first.Journal(); after.MemberID != st.MemberID {
+		t.Errorf("the slow learner was replaced: member %x, was %x", after.MemberID, st.MemberID)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13", "etcd-10-123-0-14", "etcd-10-123-0-15")
+}
+
 // TestSystemdJoinersReplaceEveryDeadMember: a full group of 5 loses 2, and
 // two replacements join the systemd way, the second while the first is a
 // learner not yet promoted. The second must wait for that promotion before
@@ -113,6 +151,14 @@ func waitForLog(t *testing.T, n *testcluster.Node, want string, timeout time.Dur
 // the learner and writes etcd's config, and etcd starts from that config.
 func startLearnerLikeSystemd(t *testing.T, c *testcluster.Cluster, n *testcluster.Node) {
 	t.Helper()
+	upLikeSystemd(t, n)
+	startEtcdService(t, c, n)
+}
+
+// upLikeSystemd runs `up` to its config step and lets it end, as
+// etcdboot-agent.service's does before etcd.service starts.
+func upLikeSystemd(t *testing.T, n *testcluster.Node) {
+	t.Helper()
 	if err := n.StartAgent("--crash-after", string(bootstrap.StepConfig)); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +167,11 @@ func startLearnerLikeSystemd(t *testing.T, c *testcluster.Cluster, n *testcluste
 	if err != nil || st.Plan == nil || st.Plan.Action != bootstrap.ActionJoin || len(st.JoinEndpoints) == 0 {
 		t.Fatalf("journal after the join's config step: %+v, %v", st, err)
 	}
+}
+
+// startEtcdService starts etcd from the config `up` wrote, as etcd.service.
+func startEtcdService(t *testing.T, c *testcluster.Cluster, n *testcluster.Node) {
+	t.Helper()
 	env, err := bootstrap.ReadEnvFile(filepath.Join(n.Root, "etc/etcd/etcd.conf"))
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,8 @@ type Options struct {
 	// "v3.5.27" (Bin/etcd-v3.5.27/etcd) and the spec's etcd.version; empty
 	// is the default Bin/etcd. A node's own EtcdVersion overrides it.
 	EtcdVersion string
+	// SnapshotCount is the spec's etcd.snapshotCount; 0 is etcd's default.
+	SnapshotCount uint64
 }
 
 // Cluster is a generated cluster with one node per member in a lab.
@@ -194,7 +196,7 @@ func (c *Cluster) spec() spec.Cluster {
 	s := spec.Cluster{
 		APIVersion: spec.APIVersion,
 		Name:       "e2e",
-		Etcd:       spec.Etcd{Version: spec.DefaultEtcdVersion, ConfigFormat: o.ConfigFormat},
+		Etcd:       spec.Etcd{Version: spec.DefaultEtcdVersion, ConfigFormat: o.ConfigFormat, SnapshotCount: o.SnapshotCount},
 		Discovery:  spec.Discovery{Mode: o.Discovery},
 		Firewall:   spec.Firewall{ClientCIDRs: []string{o.ClientCIDR}, MonitoringCIDRs: []string{o.ClientCIDR}},
 	}

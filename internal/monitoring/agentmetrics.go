@@ -18,6 +18,8 @@ const (
 	MetricBackupUploads     = "etcdboot_backup_uploads_total"
 	MetricBackupLastUpload  = "etcdboot_backup_last_upload_timestamp_seconds"
 	MetricCertExpiry        = "etcdboot_certificate_expiry_timestamp_seconds"
+	MetricEtcdVersion       = "etcdboot_agent_etcd_version_info"
+	MetricVersionMismatch   = "etcdboot_agent_etcd_version_mismatch"
 )
 
 // PhaseReady is the phase of an agent whose member answers ready; any other
@@ -53,6 +55,10 @@ type AgentMetrics struct {
 	uploads    *prometheus.CounterVec
 	lastUpload *prometheus.GaugeVec
 	certExpiry *prometheus.GaugeVec
+	// etcdVersion is 1 for the release the agent starts; mismatch is 1 when
+	// the payload names another release than the image carries.
+	etcdVersion *prometheus.GaugeVec
+	mismatch    prometheus.Gauge
 }
 
 // NewAgentMetrics creates the agent's collectors and registers them with reg.
@@ -89,11 +95,19 @@ func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
 			Name: MetricCertExpiry,
 			Help: "Unix time at which a certificate the member uses expires (its NotAfter), by certificate.",
 		}, []string{"cert"}),
+		etcdVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricEtcdVersion,
+			Help: "1 for the etcd release the agent starts (the image's binary, which is what runs).",
+		}, []string{"version"}),
+		mismatch: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: MetricVersionMismatch,
+			Help: "1 when the node payload's etcd.version differs from the image's etcd binary (the binary runs).",
+		}),
 	}
 	// Both results exist from the start, so rate() sees the first failure.
 	m.backups.WithLabelValues(BackupOK)
 	m.backups.WithLabelValues(BackupFailed)
-	reg.MustRegister(m.phase, m.joinAttempts, m.backups, m.lastBackup, m.uploads, m.lastUpload, m.certExpiry)
+	reg.MustRegister(m.phase, m.joinAttempts, m.backups, m.lastBackup, m.uploads, m.lastUpload, m.certExpiry, m.etcdVersion, m.mismatch)
 	return m
 }
 
@@ -110,6 +124,18 @@ func (m *AgentMetrics) SetPhase(phase string) {
 		if p != phase {
 			m.phase.WithLabelValues(p).Set(0)
 		}
+	}
+}
+
+// SetEtcdVersion records the etcd release the agent starts and whether the
+// payload named another one.
+func (m *AgentMetrics) SetEtcdVersion(version string, mismatch bool) {
+	m.etcdVersion.Reset()
+	m.etcdVersion.WithLabelValues(version).Set(1)
+	if mismatch {
+		m.mismatch.Set(1)
+	} else {
+		m.mismatch.Set(0)
 	}
 }
 

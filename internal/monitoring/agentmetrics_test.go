@@ -24,8 +24,16 @@ func TestAgentMetricsExposeWhatTheRulesAlertOn(t *testing.T) {
 	m.SetCertExpiry("server", time.Unix(1800000000, 0))
 	m.SetCertExpiry("peer", time.Unix(1800000500, 0))
 	m.SetPhase(PhaseReady)
+	m.SetEtcdVersion("3.6.16", false)
+	m.SetEtcdVersion("3.7.3", true) // a later run: only the release that runs is exported
 
 	want := `
+# HELP etcdboot_agent_etcd_version_info 1 for the etcd release the agent starts (the image's binary, which is what runs).
+# TYPE etcdboot_agent_etcd_version_info gauge
+etcdboot_agent_etcd_version_info{version="3.7.3"} 1
+# HELP etcdboot_agent_etcd_version_mismatch 1 when the node payload's etcd.version differs from the image's etcd binary (the binary runs).
+# TYPE etcdboot_agent_etcd_version_mismatch gauge
+etcdboot_agent_etcd_version_mismatch 1
 # HELP etcdboot_agent_join_attempts_total Attempts to add this member to a running cluster as a learner.
 # TYPE etcdboot_agent_join_attempts_total counter
 etcdboot_agent_join_attempts_total 2
