@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -260,8 +261,10 @@ func TestBadPayloadsFailClearlyAndDeleteNothing(t *testing.T) {
 		{"missing payload", func() {}, []string{"--payload", filepath.Join(n.Root, "etc/etcdboot/absent.yaml")},
 			[]string{"payload:", "absent.yaml", "no such file"}},
 		{"truncated yaml", func() {
-			_ = os.WriteFile(n.PayloadPath(), payload[:len(payload)/3], 0o600)
-		}, nil, []string{"node.yaml:", "tls: is missing: the payload is incomplete (truncated?)"}},
+			// Cut at a line end a third of the way in, as a short write leaves it.
+			cut := bytes.LastIndexByte(payload[:len(payload)/3], '\n') + 1
+			_ = os.WriteFile(n.PayloadPath(), payload[:cut], 0o600)
+		}, nil, []string{"node.yaml:", "is missing: the payload is incomplete (truncated?)"}},
 		{"wrong CA", func() {
 			data, _ := os.ReadFile(filepath.Join(otherOut, "pki", "ca.crt"))
 			_ = os.WriteFile(filepath.Join(pkiDir, "ca.crt"), data, 0o644)
