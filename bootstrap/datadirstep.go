@@ -16,7 +16,7 @@ import (
 func (a *Agent) prepareDataDir(n node, plan Plan, peers []spec.Member) error {
 	p := n.payload
 	dataDir := a.path(p.Etcd.DataDir)
-	if plan.Action == ActionRestore {
+	if plan.Action == ActionRestore && plan.Recover == nil {
 		// Refuse a wrong snapshot before touching the data dir.
 		if err := checkSnapshotDigest(a.path(p.Restore.Snapshot), p.Restore.SHA256); err != nil {
 			return err
@@ -37,7 +37,11 @@ func (a *Agent) prepareDataDir(n node, plan Plan, peers []spec.Member) error {
 			a.log.Warn("data dir moved aside", "from", dataDir, "to", moved)
 		}
 	}
-	if plan.Action == ActionRestore {
+	if plan.Recover != nil {
+		if err := a.restoreFromBackup(n, plan.Recover, peers); err != nil {
+			return err
+		}
+	} else if plan.Action == ActionRestore {
 		if err := RestoreMember(p, a.cfg.Root, peers, a.log); err != nil {
 			return err
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"github.com/etcdboot/etcdboot/bootstrap/firewall"
 	"github.com/etcdboot/etcdboot/discovery"
 	"github.com/etcdboot/etcdboot/spec"
@@ -40,6 +42,14 @@ func (a *Agent) discover(ctx context.Context, n node) (discovered, error) {
 		peers = mergeMembers(peers, n.membersOf(rc.members))
 	}
 	return discovered{peers: peers, running: rc}, a.updateFirewallPeers(n, peers)
+}
+
+// runningMembers is the running cluster's member list; nil when none runs.
+func (d discovered) runningMembers() []*etcdserverpb.Member {
+	if d.running == nil {
+		return nil
+	}
+	return d.running.members
 }
 
 // discovered is what the discovery step found.

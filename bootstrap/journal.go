@@ -57,6 +57,12 @@ type JournalState struct {
 	Done []StepRecord `json:"done"`
 	// RestoredSHA256 is the digest of the snapshot already restored.
 	RestoredSHA256 string `json:"restoredSHA256,omitempty"`
+	// RestoreToken is the token a recovery from a backup restored the data
+	// dir with (RecoverySource.Token); the data dir's member IDs follow it.
+	RestoreToken string `json:"restoreToken,omitempty"`
+	// AppliedRecoveryRequest is the nonce of the last operator's recovery
+	// request this member acted on.
+	AppliedRecoveryRequest string `json:"appliedRecoveryRequest,omitempty"`
 	// MovedAside lists data dirs this agent moved aside, newest last.
 	MovedAside []string `json:"movedAside,omitempty"`
 	// EtcdVersion is the etcd release this agent last started.

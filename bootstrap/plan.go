@@ -93,6 +93,9 @@ type Plan struct {
 	// MoveAside asks for the current data dir to be moved aside first.
 	MoveAside bool   `json:"moveAside,omitempty"`
 	Reason    string `json:"reason"`
+	// Recover is the backup a restore forms the cluster from after a total
+	// loss (recovery.fromBackup: auto); nil for the payload's restore.
+	Recover *RecoverySource `json:"recover,omitempty"`
 }
 
 // Decide returns the plan for what was observed. It is pure: same input, same

@@ -24,7 +24,11 @@ func (a *Agent) decide(ctx context.Context, n node, found discovered, prev Journ
 		rep.State = DataDirOurs
 	} else {
 		var err error
-		if rep, err = InspectDataDir(dataDir, n.name(), n.peerURLs(), p.Token, a.journal.State.MemberID); err != nil {
+		token := p.Token
+		if rt := a.journal.State.RestoreToken; rt != "" && a.journal.State.Token == p.Token {
+			token = rt // recovered from a backup under the recovered cluster's token
+		}
+		if rep, err = InspectDataDir(dataDir, n.name(), n.peerURLs(), token, a.journal.State.MemberID); err != nil {
 			return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
 		}
 	}
@@ -35,6 +39,39 @@ func (a *Agent) decide(ctx context.Context, n node, found discovered, prev Journ
 	plan, err := Decide(observe(rep, p.Restore, a.journal.State, prev, p.Token, found.running != nil, self))
 	if err != nil {
 		return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+	}
+	if own := n.findSelf(found.runningMembers()); plan.Action == ActionNew && self == SelfUnstarted && own != nil && own.ID != MemberID(n.peerURLs(), p.Token) {
+		// The others formed the cluster from a backup: restore the same one.
+		src, err := a.recoveredPeerSource(ctx, n, own.ID)
+		if err != nil {
+			return Plan{}, nil, err
+		}
+		if src != nil {
+			plan = recoveryPlan(src)
+			plan.Reason = fmt.Sprintf("the running cluster formed from backup %s and lists this member unstarted: restore the same backup to start as that member", src.Backup)
+		}
+	}
+	if found.running != nil {
+		a.ignoredRequest(ctx, n)
+	} else if src, err := a.requestedRecovery(ctx, n); err != nil {
+		return Plan{}, nil, err
+	} else if src != nil {
+		plan = recoveryPlan(src)
+		plan.MoveAside = rep.State != DataDirEmpty
+		plan.Reason = fmt.Sprintf("no healthy quorum answers and the operator asked for a recovery (request %s): move the data dir aside and form from backup %s (revision %d, %d keys)",
+			src.Request, src.Backup, src.Revision, src.Keys)
+		a.journal.State.Plan = &plan
+		a.log.Info("plan", "action", plan.Action, "reason", plan.Reason)
+		return plan, nil, nil
+	}
+	if plan.Action == ActionNew && rep.State == DataDirEmpty && found.running == nil && p.Recovery.Auto() {
+		src, err := a.recoverySource(ctx, n)
+		if err != nil {
+			return Plan{}, nil, err
+		}
+		if src != nil {
+			plan = recoveryPlan(src)
+		}
 	}
 	running := found.running
 	if needsRunningCluster(plan, running != nil) {

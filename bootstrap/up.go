@@ -97,6 +97,9 @@ func (a *Agent) upSteps() []upStep {
 			if err := a.waitHealthy(ctx, s.node, s.sup, s.joined.joiner); err != nil {
 				return s, err
 			}
+			if s.plan.Recover != nil {
+				a.recordRecoveredCluster(ctx, s.node, s.plan.Recover)
+			}
 			return s, a.finishUpgrade(s.version)
 		}},
 	}

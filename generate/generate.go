@@ -154,6 +154,7 @@ func (g *generator) basePayload() spec.NodePayload {
 		},
 		Autoscaling: c.Autoscaling,
 		Backup:      c.Backup,
+		Recovery:    c.Recovery,
 	}
 }
 

@@ -58,6 +58,9 @@ type Cluster struct {
 	Payload Payload `yaml:"payload,omitempty"`
 	// Backup turns on scheduled snapshots on the members; nil for none.
 	Backup *Backup `yaml:"backup,omitempty"`
+	// Recovery says whether a cluster that lost every member forms again
+	// from its newest backup; nil is never.
+	Recovery *Recovery `yaml:"recovery,omitempty"`
 }
 
 // Etcd holds the etcd version, ports, paths and tuning shared by all members.
@@ -260,6 +263,8 @@ type NodePayload struct {
 	Restore     *Restore     `yaml:"restore,omitempty"`
 	// Backup is the cluster's backup schedule; nil when it takes none.
 	Backup *Backup `yaml:"backup,omitempty"`
+	// Recovery is the cluster's recovery from backups; nil is never.
+	Recovery *Recovery `yaml:"recovery,omitempty"`
 }
 
 // NodeTLS holds the paths of the node's certificate files and the minimum

@@ -63,6 +63,9 @@ func (cl *Cluster) Validate(doc *Document) []Problem {
 	if cl.Backup != nil {
 		c.backup(*cl.Backup, cl.Members, cl.Autoscaling != nil, cl.Etcd.DataDir)
 	}
+	if cl.Recovery != nil {
+		c.recovery(*cl.Recovery, cl.Backup)
+	}
 	return c.problems
 }
 

@@ -82,6 +82,9 @@ func (p *NodePayload) Validate(doc *Document) []Problem {
 		b.ApplyDefaults()
 		c.backup(b, p.Members, p.Autoscaling != nil, p.Etcd.DataDir)
 	}
+	if p.Recovery != nil {
+		c.recovery(*p.Recovery, p.Backup)
+	}
 	if p.Restore != nil {
 		if !strings.HasPrefix(p.Restore.Snapshot, "/") {
 			c.errorf("restore.snapshot", "%q is not an absolute path", p.Restore.Snapshot)

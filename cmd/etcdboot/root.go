@@ -41,7 +41,7 @@ node, finds its peers and brings its member up.`,
 		},
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
-	root.AddCommand(newGenerateCommand(g), newStatusCommand(g), newServeCommand(g), newDNSCommand(g), newDiscoveryCommand(g), newSnapshotCommand(g), newBackupCommand(g), newRestoreCommand(g), newCertsCommand(g), newAuditCommand(g), newUpgradeCommand(g), newVersionCommand())
+	root.AddCommand(newGenerateCommand(g), newStatusCommand(g), newServeCommand(g), newDNSCommand(g), newDiscoveryCommand(g), newSnapshotCommand(g), newBackupCommand(g), newRestoreCommand(g), newCertsCommand(g), newAuditCommand(g), newUpgradeCommand(g), newRecoverCommand(g), newVersionCommand())
 	return root
 }
 

@@ -20,6 +20,7 @@ const (
 	MetricCertExpiry        = "etcdboot_certificate_expiry_timestamp_seconds"
 	MetricEtcdVersion       = "etcdboot_agent_etcd_version_info"
 	MetricVersionMismatch   = "etcdboot_agent_etcd_version_mismatch"
+	MetricRecoverySkipped   = "etcdboot_agent_recovery_backups_skipped_total"
 )
 
 // PhaseReady is the phase of an agent whose member answers ready; any other
@@ -59,6 +60,9 @@ type AgentMetrics struct {
 	// the payload names another release than the image carries.
 	etcdVersion *prometheus.GaugeVec
 	mismatch    prometheus.Gauge
+	// recoverySkipped counts backups a recovery skipped as failing their
+	// checks.
+	recoverySkipped prometheus.Counter
 }
 
 // NewAgentMetrics creates the agent's collectors and registers them with reg.
@@ -99,6 +103,10 @@ func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
 			Name: MetricEtcdVersion,
 			Help: "1 for the etcd release the agent starts (the image's binary, which is what runs).",
 		}, []string{"version"}),
+		recoverySkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricRecoverySkipped,
+			Help: "Backups a recovery after a total loss skipped because they failed their checks (size, sha256, etcd's hash, revision, keys).",
+		}),
 		mismatch: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: MetricVersionMismatch,
 			Help: "1 when the node payload's etcd.version differs from the image's etcd binary (the binary runs).",
@@ -107,7 +115,7 @@ func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
 	// Both results exist from the start, so rate() sees the first failure.
 	m.backups.WithLabelValues(BackupOK)
 	m.backups.WithLabelValues(BackupFailed)
-	reg.MustRegister(m.phase, m.joinAttempts, m.backups, m.lastBackup, m.uploads, m.lastUpload, m.certExpiry, m.etcdVersion, m.mismatch)
+	reg.MustRegister(m.phase, m.joinAttempts, m.backups, m.lastBackup, m.uploads, m.lastUpload, m.certExpiry, m.etcdVersion, m.mismatch, m.recoverySkipped)
 	return m
 }
 
@@ -138,6 +146,9 @@ func (m *AgentMetrics) SetEtcdVersion(version string, mismatch bool) {
 		m.mismatch.Set(0)
 	}
 }
+
+// IncRecoverySkipped counts a backup a recovery skipped.
+func (m *AgentMetrics) IncRecoverySkipped() { m.recoverySkipped.Inc() }
 
 // IncJoinAttempts counts one attempt to join a running cluster.
 func (m *AgentMetrics) IncJoinAttempts() { m.joinAttempts.Inc() }

@@ -24,6 +24,7 @@ func TestAgentMetricsExposeWhatTheRulesAlertOn(t *testing.T) {
 	m.SetCertExpiry("server", time.Unix(1800000000, 0))
 	m.SetCertExpiry("peer", time.Unix(1800000500, 0))
 	m.SetPhase(PhaseReady)
+	m.IncRecoverySkipped()
 	m.SetEtcdVersion("3.6.16", false)
 	m.SetEtcdVersion("3.7.3", true) // a later run: only the release that runs is exported
 
@@ -34,6 +35,9 @@ etcdboot_agent_etcd_version_info{version="3.7.3"} 1
 # HELP etcdboot_agent_etcd_version_mismatch 1 when the node payload's etcd.version differs from the image's etcd binary (the binary runs).
 # TYPE etcdboot_agent_etcd_version_mismatch gauge
 etcdboot_agent_etcd_version_mismatch 1
+# HELP etcdboot_agent_recovery_backups_skipped_total Backups a recovery after a total loss skipped because they failed their checks (size, sha256, etcd's hash, revision, keys).
+# TYPE etcdboot_agent_recovery_backups_skipped_total counter
+etcdboot_agent_recovery_backups_skipped_total 1
 # HELP etcdboot_agent_join_attempts_total Attempts to add this member to a running cluster as a learner.
 # TYPE etcdboot_agent_join_attempts_total counter
 etcdboot_agent_join_attempts_total 2

@@ -1,0 +1,273 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/e2e/testcluster"
+	"github.com/etcdboot/etcdboot/internal/backupstore"
+	"github.com/etcdboot/etcdboot/spec"
+)
+
+// recoveryKeys is how many keys the lost cluster held.
+const recoveryKeys = 20000
+
+// recoveryGroup generates a group of three seeds whose backups go to a
+// file:// target and which recovers from them after a total loss.
+func recoveryGroup(t *testing.T, target string, auto bool) *testcluster.Cluster {
+	t.Helper()
+	work := t.TempDir()
+	specPath := filepath.Join(work, "cluster.yaml")
+	clusterSpec := fmt.Sprintf(`apiVersion: etcdboot/v1
+name: rec
+etcd: {version: %s}
+autoscaling:
+  size: 3
+  subnets: [10.123.0.0/24]
+  domain: etcd.e2e.internal
+  namePrefix: etcd-
+  seeds: [10.123.0.11, 10.123.0.12, 10.123.0.13]
+firewall:
+  clientCIDRs: [10.123.0.0/25]
+backup:
+  interval: 1m
+  retention: 5
+  target: '%s'
+recovery:
+  fromBackup: %s
+`, spec.DefaultEtcdVersion, target, map[bool]string{true: spec.RecoveryAuto, false: spec.RecoveryNever}[auto])
+	if err := os.WriteFile(specPath, []byte(clusterSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, testcluster.Options{SpecPath: specPath, WorkDir: work})
+	for _, h := range []int{11, 12, 13} {
+		if _, err := c.AddNode(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// backupRound runs one backup round on every member (the leader writes).
+func backupRound(t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, n := range c.Nodes {
+		out, err := n.Host.Run(ctx, filepath.Join(c.Opts.Bin, "etcdboot-agent"), "backup", "--log-level", "info",
+			"--payload", n.PayloadPath(), "--root", n.Root, "--state-dir", n.StateDir())
+		if err != nil {
+			t.Fatalf("%s: backup round: %v\n%s", n.Name, err, out)
+		}
+	}
+}
+
+// loseEverything kills every member and boots a fresh instance with an
+// empty disk on each seed address, from the same launch payload.
+func loseEverything(t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	for _, old := range slices.Clone(c.Nodes) {
+		if err := old.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		c.Remove(old)
+	}
+	for _, h := range []int{11, 12, 13} {
+		n, err := c.AddNode(h) // a fresh root: the disk went with the instance
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.StartAgent(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WaitHealthy(3 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countKeys counts the keys under prefix and returns the store's revision.
+func countKeys(t *testing.T, c *testcluster.Cluster, prefix string) (int64, int64) {
+	t.Helper()
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Count, resp.Header.Revision
+}
+
+// TestTotalLossRecoversFromTheNewestBackup: a group holding 20,000 keys
+// backs up to its target, then loses every member and every disk; a fresh
+// group booted from the same launch payload finds no member running and
+// forms from the newest verified backup by itself: every key is back, the
+// revision is at least the snapshot's, the cluster has a new ID recorded
+// in the store. With the newest backup corrupted in the store, every seed
+// skips it for the one before it.
+func TestTotalLossRecoversFromTheNewestBackup(t *testing.T) {
+	storeDir := t.TempDir()
+	target := "file://" + storeDir
+	c := recoveryGroup(t, target, true)
+	startHealthy(t, c)
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeKeys(t, cli, "/recovery/a/", recoveryKeys)
+	cli.Close()
+	backupRound(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := backupstore.Open(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	l, err := store.List(ctx, "rec")
+	if err != nil || len(l.Verified()) != 1 {
+		t.Fatalf("backups before the loss: %+v, %v", l, err)
+	}
+	first := l.Verified()[0]
+	var oldID string
+	if st, err := c.Nodes[0].Journal(); err == nil {
+		oldID = strconv.FormatUint(st.MemberID, 16)
+	}
+
+	loseEverything(t, c)
+	if n, rev := countKeys(t, c, "/recovery/a/"); n != recoveryKeys || rev < first.Revision {
+		t.Fatalf("after the loss: %d keys at revision %d; want %d at %d or later", n, rev, recoveryKeys, first.Revision)
+	}
+	for _, n := range c.Nodes {
+		st, _ := n.Journal()
+		if st.Plan == nil || st.Plan.Action != bootstrap.ActionRestore || st.Plan.Recover == nil || st.Plan.Recover.Backup != first.Name {
+			t.Fatalf("%s plan %+v: want a restore from %s", n.Name, st.Plan, first.Name)
+		}
+		if strconv.FormatUint(st.MemberID, 16) == oldID {
+			t.Errorf("%s kept the lost cluster's member ID %s", n.Name, oldID)
+		}
+	}
+	rec, err := store.ReadObject(ctx, "recoveries/"+first.Name+".json")
+	if err != nil {
+		t.Fatalf("no recovery record in the store: %v", err)
+	}
+	t.Logf("recovery record: %s", rec)
+
+	// A second backup, then corrupt it in the store: the next total loss
+	// forms from the first, and says so.
+	cli, err = c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeKeys(t, cli, "/recovery/b/", 100)
+	cli.Close()
+	backupRound(t, c)
+	if l, err = store.List(ctx, "rec"); err != nil || len(l.Verified()) != 2 {
+		t.Fatalf("backups: %+v, %v", l, err)
+	}
+	newest := l.Verified()[0]
+	obj := filepath.Join(storeDir, newest.Object)
+	data, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff // same size: only the checks can tell
+	if err := os.WriteFile(obj, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loseEverything(t, c)
+	if n, _ := countKeys(t, c, "/recovery/a/"); n != recoveryKeys {
+		t.Fatalf("after the second loss: %d keys, want %d", n, recoveryKeys)
+	}
+	if n, _ := countKeys(t, c, "/recovery/b/"); n != 0 {
+		t.Errorf("keys of the corrupt backup are present: %d", n)
+	}
+	for _, n := range c.Nodes {
+		st, _ := n.Journal()
+		if st.Plan == nil || st.Plan.Recover == nil || st.Plan.Recover.Backup != first.Name || !slices.Contains(st.Plan.Recover.Skipped, newest.Name) {
+			t.Fatalf("%s plan %+v: want a restore from %s, %s skipped", n.Name, st.Plan, first.Name, newest.Name)
+		}
+	}
+}
+
+// TestQuorumLossRecoversByOneCommand: a group loses two of its three
+// members. etcdboot recover refuses while a quorum answers; once it does
+// not, it writes a recovery request naming the newest backup. The survivor,
+// rebooted, moves its data dir aside and restores that backup; two new
+// instances on the lost seeds' addresses do the same, and the group is back
+// to three voters with the backup's keys.
+func TestQuorumLossRecoversByOneCommand(t *testing.T) {
+	target := "file://" + t.TempDir()
+	c := recoveryGroup(t, target, false)
+	startHealthy(t, c)
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeKeys(t, cli, "/quorum/", 1000)
+	cli.Close()
+	backupRound(t, c)
+	recoverCmd := func() ([]byte, error) {
+		return exec.Command(filepath.Join(c.Opts.Bin, "etcdboot"), "recover", "-f", c.Opts.SpecPath, "--pki", filepath.Join(c.Out, "pki"), "--from", "latest").CombinedOutput()
+	}
+	if out, err := recoverCmd(); err == nil || !strings.Contains(string(out), "a quorum of the cluster answers") {
+		t.Fatalf("recover with a healthy quorum: %v\n%s", err, out)
+	}
+	survivor := c.Nodes[0]
+	for _, n := range slices.Clone(c.Nodes[1:]) {
+		if err := n.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		c.Remove(n)
+	}
+	out, err := recoverCmd()
+	if err != nil {
+		t.Fatalf("recover: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	if err := survivor.Kill(); err != nil { // the reboot
+		t.Fatal(err)
+	}
+	if err := survivor.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []int{12, 13} {
+		n, err := c.AddNode(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.StartAgent(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WaitHealthy(3 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := countKeys(t, c, "/quorum/"); n != 1000 {
+		t.Fatalf("after the recovery: %d keys, want 1000", n)
+	}
+	st, _ := survivor.Journal()
+	if st.Plan == nil || st.Plan.Recover == nil || st.Plan.Recover.Request == "" || len(st.MovedAside) != 1 {
+		t.Fatalf("survivor: plan %+v, moved aside %v: want a restore for the request with its data dir moved aside", st.Plan, st.MovedAside)
+	}
+	if _, err := os.Stat(st.MovedAside[0]); err != nil {
+		t.Errorf("the survivor's old data dir is gone: %v", err)
+	}
+	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13")
+}
