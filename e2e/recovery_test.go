@@ -271,3 +271,89 @@ func TestQuorumLossRecoversByOneCommand(t *testing.T) {
 	}
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13")
 }
+
+// TestARecoveryRequestInAPartitionMakesNoSecondCluster: a request stands
+// (written to the store as an operator would during a partition) while one
+// member is cut off from the other two by nftables and reboots. It sees no
+// quorum and acts on the request, but a restored member alone is no
+// cluster: it never serves. The majority never saw the request as theirs to
+// act on, keeps serving under its cluster ID, and after the partition heals
+// that is still the only cluster ID any member serves.
+func TestARecoveryRequestInAPartitionMakesNoSecondCluster(t *testing.T) {
+	target := "file://" + t.TempDir()
+	c := recoveryGroup(t, target, false)
+	startHealthy(t, c)
+	backupRound(t, c)
+	clusterID := members(t, c, c.Nodes[0]).Header.ClusterId
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	store, err := backupstore.Open(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	l, err := store.List(ctx, "rec")
+	if err != nil || len(l.Verified()) == 0 {
+		t.Fatalf("backups: %+v, %v", l, err)
+	}
+	if err := store.WriteRecoveryRequest(ctx, backupstore.RecoveryRequest{Cluster: "rec", Backup: l.Verified()[0].Name, At: time.Now().UTC(), Nonce: "partition"}); err != nil {
+		t.Fatal(err)
+	}
+	minority, majority := c.Nodes[2], c.Nodes[:2]
+	for _, m := range majority {
+		if err := minority.Host.Block(m.Addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := minority.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := minority.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	// The minority restores the requested backup; alone it cannot form.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, _ := minority.Journal()
+		if st.AppliedRecoveryRequest == "partition" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cut-off member did not act on the request: %+v", st.Plan)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i := 0; i < 10; i++ {
+		if err := c.Put(ctx, majority[i%2].ClientURL(), "/partition/"+strconv.Itoa(i), "v"); err != nil {
+			t.Fatalf("the majority stopped serving: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, m := range majority {
+		if got := members(t, c, m).Header.ClusterId; got != clusterID {
+			t.Fatalf("%s serves cluster %x, was %x", m.Name, got, clusterID)
+		}
+	}
+	for _, m := range majority {
+		if err := minority.Host.Unblock(m.Addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(5 * time.Second)
+	for _, n := range c.Nodes {
+		cli, err := c.Client(n.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mctx, mcancel := context.WithTimeout(ctx, 3*time.Second)
+		ml, err := cli.MemberList(mctx)
+		mcancel()
+		cli.Close()
+		if err == nil && ml.Header.ClusterId != clusterID {
+			t.Errorf("%s serves a second cluster %x beside %x", n.Name, ml.Header.ClusterId, clusterID)
+		}
+		if n != minority && err != nil {
+			t.Errorf("%s does not serve after the partition healed: %v", n.Name, err)
+		}
+	}
+}
