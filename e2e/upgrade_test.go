@@ -442,3 +442,38 @@ func TestDowngradeThroughEtcdsProcedure(t *testing.T) {
 	w.checkAcked(t, c)
 	servesAndRuns(t, c, "v3.6.16")
 }
+
+// TestUpgradeKilledAtEveryStepConverges: a member's new agent is killed
+// right after each step of an in-place upgrade (the decision under the lock,
+// the config written, etcd started on the new binary); the next run resumes
+// from the journal and the member ends on the new release, while a writer
+// loses no acknowledged put.
+func TestUpgradeKilledAtEveryStepConverges(t *testing.T) {
+	c := newCluster(t, testcluster.Options{Members: 3, EtcdVersion: "v3.6.16"})
+	startHealthy(t, c)
+	w := startWriter(t, c)
+	for i, step := range []bootstrap.Step{bootstrap.StepVersion, bootstrap.StepConfig, bootstrap.StepStart} {
+		n := c.Nodes[i]
+		n.EtcdVersion = "v3.7.3"
+		if err := n.StartAgent("--crash-after", string(step)); err != nil {
+			t.Fatal(err)
+		}
+		<-n.Agent.Exited()
+		st, err := n.Journal()
+		if err != nil || len(st.Upgrades) == 0 || st.Upgrades[len(st.Upgrades)-1].Phase != bootstrap.UpgradeStarted {
+			t.Fatalf("%s killed after %s: upgrades %+v, %v; want one started", n.Name, step, st.Upgrades, err)
+		}
+		if err := n.StartAgent(); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.WaitHealthy(3 * time.Minute); err != nil {
+			t.Fatalf("%s after a kill after %s: %v", n.Name, step, err)
+		}
+		st, _ = n.Journal()
+		if last := st.Upgrades[len(st.Upgrades)-1]; last.Phase != bootstrap.UpgradeDone || last.To != "3.7.3" || st.EtcdVersion != "3.7.3" {
+			t.Fatalf("%s after a kill after %s: last upgrade %+v, etcd %s", n.Name, step, last, st.EtcdVersion)
+		}
+	}
+	waitClusterMinor(t, c, 7)
+	w.checkAcked(t, c)
+}
