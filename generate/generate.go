@@ -155,6 +155,7 @@ func (g *generator) basePayload() spec.NodePayload {
 		Autoscaling: c.Autoscaling,
 		Backup:      c.Backup,
 		Recovery:    c.Recovery,
+		Maintenance: c.Maintenance,
 	}
 }
 

@@ -83,6 +83,9 @@ func (c *Cluster) ApplyDefaults() {
 	if c.Backup != nil {
 		c.Backup.ApplyDefaults()
 	}
+	if c.Maintenance != nil {
+		c.Maintenance.ApplyDefaults()
+	}
 }
 
 // ApplyDefaults fills every unset field of a backup section: hourly, 24

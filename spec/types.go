@@ -61,6 +61,8 @@ type Cluster struct {
 	// Recovery says whether a cluster that lost every member forms again
 	// from its newest backup; nil is never.
 	Recovery *Recovery `yaml:"recovery,omitempty"`
+	// Maintenance schedules defragmentation and heals NOSPACE; nil for none.
+	Maintenance *Maintenance `yaml:"maintenance,omitempty"`
 }
 
 // Etcd holds the etcd version, ports, paths and tuning shared by all members.
@@ -265,6 +267,8 @@ type NodePayload struct {
 	Backup *Backup `yaml:"backup,omitempty"`
 	// Recovery is the cluster's recovery from backups; nil is never.
 	Recovery *Recovery `yaml:"recovery,omitempty"`
+	// Maintenance is the cluster's defragmentation schedule; nil for none.
+	Maintenance *Maintenance `yaml:"maintenance,omitempty"`
 }
 
 // NodeTLS holds the paths of the node's certificate files and the minimum

@@ -66,6 +66,9 @@ func (cl *Cluster) Validate(doc *Document) []Problem {
 	if cl.Recovery != nil {
 		c.recovery(*cl.Recovery, cl.Backup)
 	}
+	if cl.Maintenance != nil {
+		c.maintenance(*cl.Maintenance, cl.Etcd)
+	}
 	return c.problems
 }
 

@@ -85,6 +85,11 @@ func (p *NodePayload) Validate(doc *Document) []Problem {
 	if p.Recovery != nil {
 		c.recovery(*p.Recovery, p.Backup)
 	}
+	if p.Maintenance != nil {
+		m := *p.Maintenance
+		m.ApplyDefaults()
+		c.maintenance(m, p.Etcd)
+	}
 	if p.Restore != nil {
 		if !strings.HasPrefix(p.Restore.Snapshot, "/") {
 			c.errorf("restore.snapshot", "%q is not an absolute path", p.Restore.Snapshot)
