@@ -41,7 +41,7 @@ etcd's configuration and starts etcd, then waits until the member is ready.`,
 	f.StringVar(&g.cfg.StateDir, "state-dir", g.cfg.StateDir, "directory for the journal, etcd.pid and etcd.log")
 	f.StringVar(&g.cfg.Root, "root", "", "prefix for every path the payload names (a node's root in tests and images)")
 	f.DurationVar(&g.cfg.RenewInterval, "renew-interval", g.cfg.RenewInterval, "how often self-minted certificates are checked for renewal (autoscaling groups)")
-	root.AddCommand(newUpCommand(g), newReadyCommand(g), newLeaveCommand(g), newWatchCommand(g), newBackupCommand(g), newFirewallCommand(g), newCertsCommand(g), newVersionCommand())
+	root.AddCommand(newUpCommand(g), newReadyCommand(g), newLeaveCommand(g), newWatchCommand(g), newBackupCommand(g), newDefragCommand(g), newFirewallCommand(g), newCertsCommand(g), newVersionCommand())
 	return root
 }
 
