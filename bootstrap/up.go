@@ -187,6 +187,10 @@ func (a *Agent) Ready(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", StepHealthy, err)
 	}
 	a.journal.State.LearnerClaim = 0
+	// Under systemd `up` took the upgrade and ended; this is its health gate.
+	if ups := a.journal.State.Upgrades; len(ups) > 0 && ups[len(ups)-1].Phase == UpgradeStarted {
+		ups[len(ups)-1].Phase, ups[len(ups)-1].Done = UpgradeDone, a.cfg.Now().UTC()
+	}
 	return a.journal.Record(StepHealthy, a.cfg.Now())
 }
 
