@@ -84,6 +84,9 @@ type rendering struct {
 	// backupDropIn sets the backup timer's interval; nil when the payload
 	// has no backup section and the timer stays off.
 	backupDropIn []byte
+	// maintenanceDropIn is the same for the maintenance timer and a
+	// maintenance section.
+	maintenanceDropIn []byte
 }
 
 // label names the payload in messages: its node, or its cluster for a launch
@@ -117,10 +120,11 @@ func (b Bundle) prepare() (*rendering, error) {
 	}
 
 	reserved := map[string]string{
-		r.payloadPath:                "the payload path",
-		hostsPath:                    "appended to with the members' addresses",
-		hostnamePath:                 "written from Bundle.Hostname",
-		images.BackupTimerDropInPath: "written from the payload's backup.interval",
+		r.payloadPath:                     "the payload path",
+		hostsPath:                         "appended to with the members' addresses",
+		hostnamePath:                      "written from Bundle.Hostname",
+		images.BackupTimerDropInPath:      "written from the payload's backup.interval",
+		images.MaintenanceTimerDropInPath: "written from the payload's maintenance.interval",
 	}
 	keyPaths := map[string]string{}
 	for _, k := range []struct{ field, path string }{
@@ -187,6 +191,11 @@ func (b Bundle) prepare() (*rendering, error) {
 		add("payload backup.interval: %w", err)
 	} else {
 		r.backupDropIn = dropIn
+	}
+	if dropIn, err := b.maintenanceDropIn(); err != nil {
+		add("payload maintenance.interval: %w", err)
+	} else {
+		r.maintenanceDropIn = dropIn
 	}
 
 	if len(problems) > 0 {

@@ -195,6 +195,10 @@ func renderButane(r *rendering, variant string) ([]byte, error) {
 		cfg.Systemd.Units = append(cfg.Systemd.Units, butaneUnit{Name: images.BackupTimer, Enabled: true,
 			Dropins: []butaneDropin{{Name: path.Base(images.BackupTimerDropInPath), Contents: string(r.backupDropIn)}}})
 	}
+	if r.maintenanceDropIn != nil {
+		cfg.Systemd.Units = append(cfg.Systemd.Units, butaneUnit{Name: images.MaintenanceTimer, Enabled: true,
+			Dropins: []butaneDropin{{Name: path.Base(images.MaintenanceTimerDropInPath), Contents: string(r.maintenanceDropIn)}}})
+	}
 
 	files := &cfg.Storage.Files
 	payload, err := contentsResource(r.payload)

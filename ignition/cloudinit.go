@@ -92,6 +92,12 @@ func RenderCloudInit(b Bundle) ([]byte, error) {
 		}
 		cfg.Runcmd = append(cfg.Runcmd, []string{"systemctl", "enable", "--now", "--no-block", images.BackupTimer})
 	}
+	if r.maintenanceDropIn != nil {
+		if err := add(images.MaintenanceTimerDropInPath, r.maintenanceDropIn, cloudFile{Owner: "root:root", Permissions: permissions(publicMode)}); err != nil {
+			return nil, err
+		}
+		cfg.Runcmd = append(cfg.Runcmd, []string{"systemctl", "enable", "--now", "--no-block", images.MaintenanceTimer})
+	}
 	// node.yaml goes last: once it exists, the whole payload is on disk.
 	if err := add(r.payloadPath, r.payload, cloudFile{Owner: "root:root", Permissions: permissions(payloadMode)}); err != nil {
 		return nil, err

@@ -12,9 +12,9 @@ import (
 )
 
 // WriteTree places the bundle under root the way cloud-init or Ignition would
-// on a node: node.yaml, every file with its mode and the backup timer's
-// drop-in. Owners are left to the
-// caller (root directories in tests and image builds need no etcd user).
+// on a node: node.yaml, every file with its mode and the backup and
+// maintenance timers' drop-ins. Owners are left to the caller (root
+// directories in tests and image builds need no etcd user).
 // /etc/hosts is not touched: a tree shares the host's name resolution.
 func (b Bundle) WriteTree(root string) error {
 	path := b.PayloadPath
@@ -34,6 +34,14 @@ func (b Bundle) WriteTree(root string) error {
 	}
 	if dropIn != nil {
 		if err := atomicfile.Write(filepath.Join(root, images.BackupTimerDropInPath), dropIn, 0o644); err != nil {
+			return err
+		}
+	}
+	if dropIn, err = b.maintenanceDropIn(); err != nil {
+		return fmt.Errorf("maintenance timer: %w", err)
+	}
+	if dropIn != nil {
+		if err := atomicfile.Write(filepath.Join(root, images.MaintenanceTimerDropInPath), dropIn, 0o644); err != nil {
 			return err
 		}
 	}

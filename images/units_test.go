@@ -20,7 +20,7 @@ func TestUnitsPassSystemdAnalyzeVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	var paths []string
-	all := append(append([]string{}, UnitNames...), BackupUnitNames...)
+	all := append(append([]string{}, UnitNames...), DormantUnitNames()...)
 	for _, name := range all {
 		data, err := Units.ReadFile("systemd/" + name)
 		if err != nil {
@@ -41,6 +41,16 @@ func TestUnitsPassSystemdAnalyzeVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(root, BackupTimerDropInPath), dropIn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// And the maintenance timer as a node with a maintenance section has it.
+	if dropIn, err = MaintenanceTimerDropIn(10 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, filepath.Dir(MaintenanceTimerDropInPath)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, MaintenanceTimerDropInPath), dropIn, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// systemd-analyze checks that ExecStart binaries exist under --root.

@@ -108,8 +108,9 @@ func checkImage(out, bin, etcdVersion string) error {
 			fail("unit %s not enabled (multi-user.target.wants): %q %v", unit, target, err)
 		}
 	}
-	for _, unit := range images.BackupUnitNames {
-		// Installed, not enabled: a payload with a backup section enables the timer.
+	for _, unit := range images.DormantUnitNames() {
+		// Installed, not enabled: a payload with a backup or maintenance
+		// section enables its timer.
 		want, _ := images.Units.ReadFile("systemd/" + unit)
 		if got, err := os.ReadFile(at("etc/systemd/system/" + unit)); err != nil || !bytes.Equal(got, want) {
 			fail("unit %s not installed as embedded: %v", unit, err)

@@ -95,7 +95,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		bins = append(bins, binary{Name: b.name, SHA256: got})
 		uploads = append(uploads, upload{name: b.name, data: data})
 	}
-	for _, name := range append(append([]string{}, images.UnitNames...), images.BackupUnitNames...) {
+	for _, name := range append(append([]string{}, images.UnitNames...), images.DormantUnitNames()...) {
 		data, err := images.Units.ReadFile("systemd/" + name)
 		if err != nil {
 			return fmt.Errorf("read embedded unit %s: %w", name, err)
@@ -104,7 +104,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	}
 	install, err := renderInstall(installPlan{
 		Staging: c.StagingDir, BinDir: binDir, Binaries: bins,
-		UnitDir: images.UnitDir, Units: images.UnitNames, Dormant: images.BackupUnitNames, User: ignition.EtcdUser,
+		UnitDir: images.UnitDir, Units: images.UnitNames, Dormant: images.DormantUnitNames(), User: ignition.EtcdUser,
 	})
 	if err != nil {
 		return err

@@ -29,8 +29,9 @@ type installPlan struct {
 	UnitDir  string
 	// Units are installed and enabled.
 	Units []string
-	// Dormant units are installed but not enabled: the backup timer, which
-	// a node payload with a backup section enables.
+	// Dormant units are installed but not enabled: the backup and
+	// maintenance timers, which a node payload with a backup or maintenance
+	// section enables.
 	Dormant []string
 	User    string
 	// Image is the file recording what went into the image.
