@@ -142,7 +142,8 @@ const instanceLabels = "instance, member"
 // Rules renders the alert rules file for one cluster: group "etcd" holds the
 // upstream etcd mixin's alerts on member health, leadership, disk latency and
 // quota; group "etcdboot" holds etcdboot's own on certificate expiry, backup
-// age, learners that are never promoted and agents that are not ready.
+// age, learners that are never promoted, agents that are not ready and a
+// NOSPACE alarm that stands.
 // Every expression selects the series of the job and of cluster="<name>", the
 // label PrometheusConfig gives every target, so one Prometheus can load the
 // files of many clusters; an empty clusterName selects on the job alone.
@@ -360,6 +361,16 @@ func etcdbootRules(etcd, agent string, opts RuleOptions) []alertRule {
 			Annotations: map[string]string{
 				"summary":     "etcdboot agent has not brought its member up.",
 				"description": `etcd cluster "{{ $labels.cluster }}": the agent on {{ $labels.instance }} has been in phase {{ $labels.phase }} for more than ` + humanDuration(opts.AgentNotReadyFor) + `; see its log (journalctl -u etcdboot-agent).`,
+			},
+		},
+		{
+			Alert:  "etcdbootSpaceAlarm",
+			Expr:   r(`max without (INSTANCE) (` + MetricEtcdAlarm + `{AGENT, alarm="` + AlarmNoSpace + `"}) == 1`),
+			For:    "1m",
+			Labels: map[string]string{"severity": "critical"},
+			Annotations: map[string]string{
+				"summary":     "etcd cluster refuses writes: NOSPACE is raised.",
+				"description": `etcd cluster "{{ $labels.cluster }}": the backend quota is full and etcd refuses every write. With a maintenance section the agents compact, defragment and disarm it (see ` + MetricMaintenanceRounds + `{kind="heal"} and the agents' logs); while it stands the data itself fills the quota: delete keys or raise etcd.quotaBackendBytes, then etcdctl alarm disarm.`,
 			},
 		},
 		{
