@@ -304,6 +304,9 @@ type Backup struct {
 	// Retention is how many snapshots the target directory keeps; older
 	// ones are pruned after each good round.
 	Retention int `yaml:"retention,omitempty"`
+	// MaxAge also prunes backups in backup.target taken longer ago than
+	// this (the newest is always kept); 0 for no age limit.
+	MaxAge Duration `yaml:"maxAge,omitempty"`
 	// Dir is the target directory on the node.
 	Dir string `yaml:"dir,omitempty"`
 	// Writer is "leader" (the default) or the name of the one member that writes.

@@ -26,6 +26,9 @@ func (c *checker) backup(b Backup, members []Member, autoscaling bool, dataDir s
 	if b.Retention < 1 {
 		c.errorf("backup.retention", "%d keeps no snapshot; keep at least 1, e.g. retention: 24", b.Retention)
 	}
+	if age := b.MaxAge.Std(); age < 0 || (age > 0 && age < b.Interval.Std()) {
+		c.errorf("backup.maxAge", "%v is shorter than backup.interval (%v): every backup would expire before the next is taken; write e.g. 168h, or leave it out for no age limit", b.MaxAge.Std(), b.Interval.Std())
+	}
 	switch {
 	case !strings.HasPrefix(b.Dir, "/"):
 		c.errorf("backup.dir", "%q is not an absolute path; write e.g. %s", b.Dir, DefaultBackupDir)

@@ -89,7 +89,7 @@ func uploadToTarget(ctx context.Context, n node, path string, info snapshot.Info
 		}
 		res.OK = true
 		log.Info("backup uploaded", "target", n.backup.Target, "object", m.Object, "took", time.Since(start).Round(time.Millisecond))
-		pruned, err := store.Prune(ctx, n.cluster, backupstore.Retention{Keep: n.backup.Retention}, r.Started)
+		pruned, err := store.Prune(ctx, n.cluster, backupstore.Retention{Keep: n.backup.Retention, MaxAge: n.backup.MaxAge.Std()}, r.Started)
 		res.Pruned = pruned
 		if err != nil {
 			return fmt.Errorf("retention in the target: %w", err)
