@@ -75,6 +75,9 @@ type Agent struct {
 	journal *Journal
 	// metrics are the agent's own metrics, once served.
 	metrics *monitoring.AgentMetrics
+	// maintenanceMetrics are its maintenance rounds' and the cluster's
+	// alarms, served beside them.
+	maintenanceMetrics *monitoring.MaintenanceMetrics
 }
 
 // NewAgent checks cfg and opens the journal.

@@ -30,6 +30,7 @@ func (a *Agent) startMetrics(ctx context.Context, n node) error {
 	}
 	reg := prometheus.NewRegistry()
 	a.metrics = monitoring.NewAgentMetrics(reg)
+	a.maintenanceMetrics = monitoring.NewMaintenanceMetrics(reg)
 	t := a.tlsFiles(n)
 	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
 		return fmt.Errorf("metrics: %w", err)

@@ -70,6 +70,7 @@ func (a *Agent) watch(ctx context.Context, n node) error {
 	}
 	a.setPhase(monitoring.PhaseReady)
 	go a.followBackups(ctx, n)
+	go a.followMaintenance(ctx, n)
 	tlsConf, err := a.tlsFiles(n).ClientConfig()
 	if err != nil {
 		return err
@@ -79,6 +80,7 @@ func (a *Agent) watch(ctx context.Context, n node) error {
 		return fmt.Errorf("watch: connect to this member: %w", err)
 	}
 	defer cli.Close()
+	go a.watchAlarms(ctx, n, cli)
 	var last []netip.Addr
 	tick := time.NewTicker(WatchInterval)
 	defer tick.Stop()
