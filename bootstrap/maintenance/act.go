@@ -151,32 +151,33 @@ func (a *actor) waitAnswers(ctx context.Context, s Step) error {
 // compact compacts the keyspace to current revision minus retention, and
 // waits until every member applied it to its backend (physical), so that
 // the defragmentation that follows finds the freed pages. It returns the
-// revision compacted to, 0 when there was nothing to compact.
-func (a *actor) compact(ctx context.Context, endpoint string, retention int64) (int64, error) {
+// revision compacted to, 0 when there was nothing to compact, and the
+// current revision.
+func (a *actor) compact(ctx context.Context, endpoint string, retention int64) (rev, current int64, err error) {
 	cli, err := a.c.to(endpoint)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	actx, cancel := context.WithTimeout(ctx, askTimeout)
 	resp, err := cli.Get(actx, healthKey)
 	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("current revision: %w", err)
+		return 0, 0, fmt.Errorf("current revision: %w", err)
 	}
-	rev := CompactRevision(resp.Header.Revision, retention)
-	if rev == 0 {
-		return 0, nil
+	current = resp.Header.Revision
+	if rev = CompactRevision(current, retention); rev == 0 {
+		return 0, current, nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.defragTimeout)
 	defer cancel()
 	a.log.Info("compacting", "revision", rev, "current", resp.Header.Revision, "retention", retention)
 	if _, err := cli.Compact(cctx, rev, clientv3.WithCompactPhysical()); err != nil {
 		if errors.Is(err, rpctypes.ErrCompacted) {
-			return 0, nil // compacted beyond it already
+			return 0, current, nil // compacted beyond it already
 		}
-		return 0, fmt.Errorf("compact to revision %d: %w", rev, err)
+		return 0, current, fmt.Errorf("compact to revision %d: %w", rev, err)
 	}
-	return rev, nil
+	return rev, current, nil
 }
 
 // disarm disarms every NOSPACE alarm, then checks that none is left.

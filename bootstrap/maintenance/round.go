@@ -281,7 +281,7 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 // database is below the quota with the margin.
 func heal(ctx context.Context, a *actor, n node, obs Observed, d Decision, r *Round) error {
 	sa := n.maintenance.SpaceAlarm
-	rev, err := a.compact(ctx, n.endpoint, sa.Retention)
+	rev, current, err := a.compact(ctx, n.endpoint, sa.Retention)
 	if err != nil {
 		return err
 	}
@@ -294,6 +294,9 @@ func heal(ctx context.Context, a *actor, n node, obs Observed, d Decision, r *Ro
 		return err
 	}
 	if ok, why := CanDisarm(after.Members, n.quota, float64(sa.Margin)); !ok {
+		if rev == 0 {
+			why = fmt.Sprintf("nothing was compacted (the current revision, %d, is within maintenance.spaceAlarm.retention, %d); %s", current, sa.Retention, why)
+		}
 		return errors.New(why)
 	}
 	if err := a.disarm(ctx, n.endpoint, append(obs.Alarms, after.Alarms...)); err != nil {
