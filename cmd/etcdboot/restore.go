@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdboot/etcdboot/generate"
+	"github.com/etcdboot/etcdboot/operate/recovery"
 )
 
 func newRestoreCommand(g *globalFlags) *cobra.Command {
@@ -17,9 +18,12 @@ func newRestoreCommand(g *globalFlags) *cobra.Command {
 }
 
 func newRestorePlanCommand(g *globalFlags) *cobra.Command {
-	var opts generate.RestoreOptions
+	var (
+		opts generate.RestoreOptions
+		from string
+	)
 	cmd := &cobra.Command{
-		Use:   "plan --snapshot FILE -f cluster.yaml -o out/",
+		Use:   "plan --snapshot FILE | --from latest|BACKUP|OBJECT-URL -f cluster.yaml -o out/",
 		Short: "Write payloads that restore every member from a snapshot when it boots",
 		Long: `plan checks the snapshot (as "snapshot status" does), then rewrites every
 member's payload under the output directory (node.yaml, ignition.json,
@@ -45,13 +49,20 @@ restores, and starts the member in the new cluster; the journal records the
 restore, so a reboot does not restore again.
 
 Afterwards put the new token in the cluster spec (token: ...), so that later
-"generate" runs keep it.`,
+"generate" runs keep it.
+
+With --from instead of --snapshot, the snapshot comes from the object store:
+latest (the newest verified backup of the cluster in the spec's
+backup.target), a backup's name there, or a backup's object URL. It is
+downloaded into out/restore/ and checked as a restore would (size, sha256,
+etcd's hash, revision and key count) before any payload is written.`,
 		Example: `  etcdboot snapshot save -f cluster.yaml -o backup/snap.db
-  etcdboot restore plan --snapshot backup/snap.db -f cluster.yaml -o out/`,
+  etcdboot restore plan --snapshot backup/snap.db -f cluster.yaml -o out/
+  etcdboot restore plan --from latest -f cluster.yaml -o out/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = g.logger
-			res, err := generate.RestorePlan(opts)
+			res, err := recovery.RestorePlan(cmd.Context(), opts, from)
 			if err != nil {
 				return err
 			}
@@ -64,6 +75,6 @@ Afterwards put the new token in the cluster spec (token: ...), so that later
 	addSpecFlags(cmd, &opts.SpecPath, &opts.OutDir, "output directory (the one generate wrote: its PKI is kept)")
 	f.StringVar(&opts.NodeSnapshotPath, "node-snapshot-path", generate.DefaultNodeSnapshotPath, "where the snapshot will be on every node")
 	addRemapFlag(f, &opts.Remaps, "move addresses FROM=TO between same-size subnets, as in generate")
-	_ = cmd.MarkFlagRequired("snapshot")
+	f.StringVar(&from, "from", "", "take the snapshot from the object store: latest, a backup's name in backup.target, or a backup's object URL")
 	return cmd
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,16 +112,10 @@ func storedSnapshotStatus(ctx context.Context, args []string) (snapshot.Info, er
 	if len(args) == 2 {
 		name = args[1]
 	} else {
-		u, err := url.Parse(args[0])
-		if err != nil {
-			return snapshot.Info{}, fmt.Errorf("%q is not a URL: %w", args[0], err)
+		var err error
+		if target, name, err = backupstore.SplitObjectURL(args[0]); err != nil {
+			return snapshot.Info{}, err
 		}
-		prefix, n, ok := backupstore.NameFromKey(u.Path)
-		if !ok {
-			return snapshot.Info{}, fmt.Errorf("%s names no backup object (.../snapshots/NAME.db); give the target and a name from etcdboot backup list instead", args[0])
-		}
-		u.Path, u.RawPath, name = prefix, "", n
-		target = u.String()
 	}
 	store, err := backupstore.Open(ctx, target)
 	if err != nil {
