@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdboot/etcdboot/bootstrap"
@@ -121,11 +125,55 @@ func countKeys(t *testing.T, c *testcluster.Cluster, prefix string) (int64, int6
 // forms from the newest verified backup by itself: every key is back, the
 // revision is at least the snapshot's, the cluster has a new ID recorded
 // in the store. With the newest backup corrupted in the store, every seed
-// skips it for the one before it.
+// skips it for the one before it. Against a directory (file://) and a real
+// S3 server (SeaweedFS on the lab's bridge address).
 func TestTotalLossRecoversFromTheNewestBackup(t *testing.T) {
-	storeDir := t.TempDir()
-	target := "file://" + storeDir
-	c := recoveryGroup(t, target, true)
+	t.Run("file", func(t *testing.T) {
+		storeDir := t.TempDir()
+		target := "file://" + storeDir
+		c := recoveryGroup(t, target, true)
+		totalLoss(t, c, target, func(m backupstore.Manifest) {
+			obj := filepath.Join(storeDir, m.Object)
+			data, err := os.ReadFile(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/2] ^= 0xff // same size: only the checks can tell
+			if err := os.WriteFile(obj, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+	t.Run("s3", func(t *testing.T) {
+		port := s3test.FreePort(t, "")
+		endpoint := "http://10.123.0.1:" + strconv.Itoa(port)
+		target := "s3://etcdboot/etcd/rec?endpoint=" + endpoint + "&region=" + s3test.Region + "&use_path_style=true"
+		c := recoveryGroup(t, target, true)
+		srv := s3test.Start(t, s3test.Options{IP: c.Lab.HostAddr().String(), S3Port: port})
+		srv.SetEnv(t) // the agents inherit it, as a node has its instance role
+		totalLoss(t, c, target, func(m backupstore.Manifest) {
+			ctx := context.Background()
+			key := "etcd/rec/" + m.Object
+			obj, err := srv.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := io.ReadAll(obj.Body)
+			obj.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/2] ^= 0xff
+			if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
+
+// totalLoss runs the total-loss scenario on a group backing up to target;
+// corrupt damages one backup's object in the store.
+func totalLoss(t *testing.T, c *testcluster.Cluster, target string, corrupt func(backupstore.Manifest)) {
 	startHealthy(t, c)
 	cli, err := c.Client()
 	if err != nil {
@@ -134,7 +182,7 @@ func TestTotalLossRecoversFromTheNewestBackup(t *testing.T) {
 	writeKeys(t, cli, "/recovery/a/", recoveryKeys)
 	cli.Close()
 	backupRound(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	store, err := backupstore.Open(ctx, target)
 	if err != nil {
@@ -183,15 +231,7 @@ func TestTotalLossRecoversFromTheNewestBackup(t *testing.T) {
 		t.Fatalf("backups: %+v, %v", l, err)
 	}
 	newest := l.Verified()[0]
-	obj := filepath.Join(storeDir, newest.Object)
-	data, err := os.ReadFile(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0xff // same size: only the checks can tell
-	if err := os.WriteFile(obj, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	corrupt(newest)
 	loseEverything(t, c)
 	if n, _ := countKeys(t, c, "/recovery/a/"); n != recoveryKeys {
 		t.Fatalf("after the second loss: %d keys, want %d", n, recoveryKeys)
