@@ -23,6 +23,10 @@ const lockTTL = 10
 // lease and the put it needs while NOSPACE stands.
 var errNoSpaceLock = errors.New("the cluster-wide lock cannot be taken while NOSPACE is raised")
 
+// errLockBusy says the lock's holder did not let go within the lock
+// timeout.
+var errLockBusy = errors.New("the cluster-wide lock is busy")
+
 // clusterLock is the cluster-wide lock, held.
 type clusterLock struct {
 	session *concurrency.Session
@@ -44,10 +48,13 @@ func lockCluster(ctx context.Context, cli *clientv3.Client, timeout time.Duratio
 	m := concurrency.NewMutex(session, LockKey)
 	if err := m.Lock(lctx); err != nil {
 		_ = session.Close()
-		if errors.Is(err, rpctypes.ErrNoSpace) {
+		switch {
+		case errors.Is(err, rpctypes.ErrNoSpace):
 			return nil, errNoSpaceLock
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			return nil, fmt.Errorf("%w: a join, an upgrade or another round held %s for more than %v", errLockBusy, LockKey, timeout)
 		}
-		return nil, fmt.Errorf("take the cluster-wide lock %s (held by a join, an upgrade or another round for more than %v): %w", LockKey, timeout, err)
+		return nil, fmt.Errorf("take the cluster-wide lock %s: %w", LockKey, err)
 	}
 	return &clusterLock{session: session, mutex: m}, nil
 }

@@ -261,6 +261,11 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 			return nil
 		}
 		r.Lock = "healer"
+	case errors.Is(err, errLockBusy):
+		// Busy is no failure: the next round tries again.
+		r.Result, r.Kind = ResultSkipped, d.Kind
+		r.Reason = err.Error() + "; the next round tries again"
+		return nil
 	default:
 		return err
 	}
