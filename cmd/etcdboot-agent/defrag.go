@@ -21,8 +21,8 @@ member for its database size and size in use, the leader, learners, alarms
 and health, and skips (saying why) while a voter is unhealthy, an alarm
 other than NOSPACE is raised, a learner waits for its promotion, outside
 maintenance.window, or when no member is over maintenance.fragmentation.
-Otherwise it takes the cluster-wide lock (the one joins and upgrades take)
-and defragments the members over the threshold one at a time: followers
+Otherwise it takes the cluster-wide lock (the one joins and upgrades take;
+it skips when the lock stays held for --lock-timeout) and defragments the members over the threshold one at a time: followers
 first, the leader last after moving leadership away, each answering healthy
 again before the next.
 
