@@ -117,7 +117,7 @@ image: deps etcd build plugin
 # ending with one table of the figures against the bare tools, also written
 # to docs/benchmarks.md; BENCH_IMAGE=1 adds the slow image benchmarks. The
 # cfssl CLI (generate's comparison) is built into bin/ at go.mod's version.
-bench: deps etcd build
+bench: deps etcd seaweedfs build
 	@test -x $(BIN)/cfssl -a -x $(BIN)/cfssljson || { v=$$($(GO) list -m -f '{{.Version}}' github.com/cloudflare/cfssl) && \
 	  CGO_ENABLED=0 GOBIN=$(BIN) $(GO) install github.com/cloudflare/cfssl/cmd/cfssl@$$v github.com/cloudflare/cfssl/cmd/cfssljson@$$v; }
 	GO=$(GO) scripts/bench-report.sh
