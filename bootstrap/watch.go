@@ -85,7 +85,11 @@ func (a *Agent) watch(ctx context.Context, n node) error {
 	tick := time.NewTicker(WatchInterval)
 	defer tick.Stop()
 	lastRenew, lastExpiry := time.Now(), time.Now()
+	scrubbed := false
 	for {
+		if !scrubbed {
+			scrubbed = a.scrubUserData()
+		}
 		if n.payload.TLS.IssuerCertFile != "" && time.Since(lastRenew) >= a.cfg.RenewInterval {
 			// etcd reads its certificate files at every new TLS handshake,
 			// so renewed files take effect without a restart.
