@@ -53,7 +53,7 @@ unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 e2e: build seaweedfs
-	$(GO) test -count=1 -p 1 -timeout 25m $$($(GO) list ./e2e/... | grep -v /e2e/image)
+	$(GO) test -count=1 -p 1 -timeout 45m $$($(GO) list ./e2e/... | grep -v /e2e/image)
 
 # Boots copies of the image make image builds under systemd-nspawn: cloud-init
 # seeds, a launch group with a replacement, and the real Ignition and
