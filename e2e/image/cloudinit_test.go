@@ -72,6 +72,7 @@ func TestImageBootsClusterFromNoCloudSeeds(t *testing.T) {
 			t.Errorf("%s: hostname %q (%v), want the payload's", bm.n.Name, hostname, err)
 		}
 		checkCloudInitDone(ctx, t, bm)
+		checkNoKeyCopies(ctx, t, bm)
 	}
 }
 
@@ -132,5 +133,48 @@ func checkCloudInitDone(ctx context.Context, t testing.TB, bm bootedMachine) {
 	// instance is an absolute symlink: look inside the machine.
 	if out, err := bm.m.Exec(ctx, "cat", "/var/lib/cloud/instance/boot-finished"); err != nil {
 		t.Errorf("%s: cloud-init did not finish: %v %s", bm.n.Name, err, out)
+	}
+}
+
+// checkNoKeyCopies looks through a booted machine's whole file system for
+// copies of its private keys (the first base64 line of each key file under
+// /etc/etcdboot/pki): the only places allowed are etcd's key files (0600,
+// owned by etcd) and the agent's own state. cloud-init keeps copies of the
+// user data that carried them until the watcher empties them, once
+// cloud-init has finished: wait for that.
+func checkNoKeyCopies(ctx context.Context, t testing.TB, bm bootedMachine) {
+	t.Helper()
+	keys, err := bm.m.Exec(ctx, "sh", "-c", `for k in /etc/etcdboot/pki/*.key; do sed -n 2p "$k"; done`)
+	if err != nil || len(strings.Fields(string(keys))) == 0 {
+		t.Fatalf("%s: read the key files: %v %s", bm.n.Name, err, keys)
+	}
+	var pattern []string
+	for _, line := range strings.Fields(string(keys)) {
+		pattern = append(pattern, "-e", line)
+	}
+	var left []string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, _ := bm.m.Exec(ctx, append(append([]string{"grep", "-rlaF"}, pattern...), "/", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev")...)
+		left = left[:0]
+		for _, p := range strings.Fields(string(out)) {
+			switch {
+			case strings.HasPrefix(p, "/etc/etcdboot/pki/") && strings.HasSuffix(p, ".key"):
+				if st, err := bm.m.Exec(ctx, "stat", "-c", "%U %a", p); err != nil || strings.TrimSpace(string(st)) != "etcd 600" {
+					t.Errorf("%s: key file %s: %q %v, want owner etcd, mode 600", bm.n.Name, p, st, err)
+				}
+			case strings.HasPrefix(p, "/var/lib/etcdboot/"):
+			default:
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: copies of its private keys are left after boot: %v", bm.n.Name, left)
+			return
+		}
+		time.Sleep(2 * time.Second)
 	}
 }
