@@ -3,6 +3,7 @@ module github.com/etcdboot/etcdboot
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/aws/smithy-go v1.28.9
 	github.com/cloudflare/cfssl v1.6.5
 	github.com/coreos/butane v0.25.1
