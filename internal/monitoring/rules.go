@@ -141,9 +141,10 @@ const instanceLabels = "instance, member"
 
 // Rules renders the alert rules file for one cluster: group "etcd" holds the
 // upstream etcd mixin's alerts on member health, leadership, disk latency and
-// quota; group "etcdboot" holds etcdboot's own on certificate expiry, backup
-// age, learners that are never promoted, agents that are not ready and a
-// NOSPACE alarm that stands.
+// quota; group "etcdboot" holds etcdboot's own on certificate expiry, an
+// autoscaling group's issuer past two thirds of its life, backup age,
+// learners that are never promoted, agents that are not ready and a NOSPACE
+// alarm that stands.
 // Every expression selects the series of the job and of cluster="<name>", the
 // label PrometheusConfig gives every target, so one Prometheus can load the
 // files of many clusters; an empty clusterName selects on the job alone.
@@ -324,13 +325,29 @@ func etcdbootRules(etcd, agent string, opts RuleOptions) []alertRule {
 	warning := map[string]string{"severity": "warning"}
 	return []alertRule{
 		{
-			Alert:  "etcdbootCertificateExpiringSoon",
-			Expr:   r(MetricCertExpiry + `{AGENT} - time() < CERT_WARN`),
+			Alert: "etcdbootCertificateExpiringSoon",
+			// The group's issuer has an alert of its own, with its own cure.
+			Expr:   r(MetricCertExpiry + `{AGENT, cert!="issuer"} - time() < CERT_WARN`),
 			For:    "10m",
 			Labels: warning,
 			Annotations: map[string]string{
 				"summary":     "etcd member certificate expires within " + humanDuration(opts.CertExpiryWarning) + ".",
 				"description": `etcd cluster "{{ $labels.cluster }}": the {{ $labels.cert }} certificate of {{ $labels.instance }} expires in {{ $value | humanizeDuration }}; run ` + "`etcdboot certs rotate`" + ` and redeliver the node payloads.`,
+			},
+		},
+		{
+			// A third, as members renew their own certificates: from then on
+			// each renewal ends when the issuer does.
+			Alert: "etcdbootIssuerExpiringSoon",
+			Expr: r(`
+(` + MetricIssuerNotAfter + `{AGENT} - time())
+<
+(` + MetricIssuerNotAfter + `{AGENT} - ` + MetricIssuerNotBefore + `{AGENT}) / 3`),
+			For:    "10m",
+			Labels: warning,
+			Annotations: map[string]string{
+				"summary":     "etcd group's member issuer has less than a third of its life left.",
+				"description": `etcd cluster "{{ $labels.cluster }}": the intermediate that {{ $labels.instance }} mints its certificates with expires in {{ $value | humanizeDuration }}; once it has, members cannot renew theirs. Run ` + "`etcdboot certs rotate --issuer -f cluster.yaml -o out/`" + ` (it publishes a new one to the group) and put out/nodes/launch in the launch template.`,
 			},
 		},
 		{

@@ -165,7 +165,7 @@ func cloneRules(f ruleFile) ruleFile {
 }
 
 // unitTestFiles are promtool's unit tests of the rules, under testdata/.
-var unitTestFiles = []string{"etcd.rules.test.yml", "etcdboot.backup.test.yml", "etcdboot.maintenance.test.yml"}
+var unitTestFiles = []string{"etcd.rules.test.yml", "etcdboot.backup.test.yml", "etcdboot.maintenance.test.yml", "etcdboot.issuer.test.yml"}
 
 // testRules runs promtool test rules on the unit tests.
 func testRules(t *testing.T, dir string) (string, error) {
