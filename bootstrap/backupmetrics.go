@@ -2,24 +2,19 @@ package bootstrap
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/etcdboot/etcdboot/bootstrap/backup"
+	"github.com/etcdboot/etcdboot/internal/roundstate"
 )
 
-// backupFollower exports the rounds `etcdboot-agent backup` records in the
-// state file: the timer's rounds are short-lived processes, the watcher is
-// the long-lived one that serves metrics.
-type backupFollower struct {
-	modTime time.Time
-	size    int64
-	// seen are the counts already exported; nil before the first read.
-	seen *backup.State
-}
+// backupFollower follows the state file in which `etcdboot-agent backup`
+// records its rounds: the timer's rounds are short-lived processes, the
+// watcher is the long-lived one that serves metrics.
+type backupFollower = roundstate.Follower[backup.State]
+
+// backupStateFile is backup's state file, as the follower reads it.
+var backupStateFile = roundstate.File{Name: backup.StateFile, What: "backup"}
 
 // syncBackupMetrics reads the backup state file when it changed and exports
 // the rounds recorded since the last read. A file that exists at the first
@@ -31,22 +26,16 @@ func (a *Agent) syncBackupMetrics(f *backupFollower) {
 	if a.metrics == nil {
 		return
 	}
-	fi, err := os.Stat(filepath.Join(a.cfg.StateDir, backup.StateFile))
-	if errors.Is(err, fs.ErrNotExist) && f.seen == nil {
-		// No round ran before this process: every round from now on is new.
-		f.seen = &backup.State{}
-		return
-	}
-	if err != nil || (fi.ModTime().Equal(f.modTime) && fi.Size() == f.size) {
-		return
-	}
-	st, err := backup.ReadState(a.cfg.StateDir)
+	prev, cur, changed, err := f.Next(backupStateFile, a.cfg.StateDir)
 	if err != nil {
 		a.log.Warn("backup state not readable", "err", err)
 		return
 	}
-	f.modTime, f.size = fi.ModTime(), fi.Size()
-	if f.seen == nil || st.OK < f.seen.OK || st.Failed < f.seen.Failed {
+	if !changed {
+		return
+	}
+	st := *cur
+	if prev == nil || st.OK < prev.OK || st.Failed < prev.Failed {
 		// First read, or the file was started again: a baseline.
 		if st.OK+st.Failed > 0 {
 			last := st.LastSuccess
@@ -58,26 +47,24 @@ func (a *Agent) syncBackupMetrics(f *backupFollower) {
 		if !st.LastUpload.IsZero() {
 			a.metrics.SetLastUploadSuccess(st.LastUpload)
 		}
-		f.seen = &st
 		return
 	}
 	at := a.cfg.Now()
 	if st.Last != nil {
 		at = st.Last.Finished
 	}
-	for range st.Failed - f.seen.Failed {
+	for range st.Failed - prev.Failed {
 		a.metrics.BackupDone(false, at)
 	}
-	for range st.OK - f.seen.OK {
+	for range st.OK - prev.OK {
 		a.metrics.BackupDone(true, st.LastSuccess)
 	}
-	for range st.UploadsFailed - min(st.UploadsFailed, f.seen.UploadsFailed) {
+	for range st.UploadsFailed - min(st.UploadsFailed, prev.UploadsFailed) {
 		a.metrics.UploadDone(false, at)
 	}
-	for range st.Uploads - min(st.Uploads, f.seen.Uploads) {
+	for range st.Uploads - min(st.Uploads, prev.Uploads) {
 		a.metrics.UploadDone(true, st.LastUpload)
 	}
-	f.seen = &st
 }
 
 // followBackups exports the backup state file's rounds every WatchInterval
@@ -87,10 +74,16 @@ func (a *Agent) followBackups(ctx context.Context, n node) {
 		return
 	}
 	var f backupFollower
+	everyWatchInterval(ctx, func() { a.syncBackupMetrics(&f) })
+}
+
+// everyWatchInterval calls sync at once and then every WatchInterval until
+// ctx ends.
+func everyWatchInterval(ctx context.Context, sync func()) {
 	tick := time.NewTicker(WatchInterval)
 	defer tick.Stop()
 	for {
-		a.syncBackupMetrics(&f)
+		sync()
 		select {
 		case <-ctx.Done():
 			return

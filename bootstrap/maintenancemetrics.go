@@ -2,24 +2,18 @@ package bootstrap
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/etcdboot/etcdboot/bootstrap/maintenance"
+	"github.com/etcdboot/etcdboot/internal/roundstate"
 )
 
-// maintenanceFollower exports the rounds `etcdboot-agent defrag` (and the
-// watcher's own heals) record in the maintenance state file, as
+// maintenanceFollower follows the state file in which `etcdboot-agent
+// defrag` (and the watcher's own heals) record their rounds, as
 // backupFollower does for backups.
-type maintenanceFollower struct {
-	modTime time.Time
-	size    int64
-	// seen is the state already exported; nil before the first read.
-	seen *maintenance.State
-}
+type maintenanceFollower = roundstate.Follower[maintenance.State]
+
+// maintenanceStateFile is maintenance's state file, as the follower reads it.
+var maintenanceStateFile = roundstate.File{Name: maintenance.StateFile, What: "maintenance"}
 
 // syncMaintenanceMetrics reads the maintenance state file when it changed
 // and exports the rounds recorded since the last read. A file that exists
@@ -30,22 +24,15 @@ func (a *Agent) syncMaintenanceMetrics(f *maintenanceFollower) {
 	if m == nil {
 		return
 	}
-	fi, err := os.Stat(filepath.Join(a.cfg.StateDir, maintenance.StateFile))
-	if errors.Is(err, fs.ErrNotExist) && f.seen == nil {
-		f.seen = &maintenance.State{}
-		return
-	}
-	if err != nil || (fi.ModTime().Equal(f.modTime) && fi.Size() == f.size) {
-		return
-	}
-	st, err := maintenance.ReadState(a.cfg.StateDir)
+	prev, cur, changed, err := f.Next(maintenanceStateFile, a.cfg.StateDir)
 	if err != nil {
 		a.log.Warn("maintenance state not readable", "err", err)
 		return
 	}
-	f.modTime, f.size = fi.ModTime(), fi.Size()
-	prev := f.seen
-	f.seen = &st
+	if !changed {
+		return
+	}
+	st := *cur
 	if prev == nil || st.Defrag.OK < prev.Defrag.OK || st.Heal.OK < prev.Heal.OK ||
 		st.Defrag.Failed < prev.Defrag.Failed || st.Heal.Failed < prev.Heal.Failed {
 		return // first read, or the file was started again: a baseline
@@ -72,14 +59,5 @@ func (a *Agent) followMaintenance(ctx context.Context, n node) {
 		return
 	}
 	var f maintenanceFollower
-	tick := time.NewTicker(WatchInterval)
-	defer tick.Stop()
-	for {
-		a.syncMaintenanceMetrics(&f)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	everyWatchInterval(ctx, func() { a.syncMaintenanceMetrics(&f) })
 }

@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/etcdboot/etcdboot/internal/roundstate"
 	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 	"github.com/etcdboot/etcdboot/spec"
@@ -309,20 +309,12 @@ func prune(dir, cluster string, keep int) ([]string, error) {
 	return removed, nil
 }
 
-// lockRounds takes an exclusive lock on the state dir's round lock, so a
-// timer's round and a manual one never write at once.
+// ErrRoundRunning is returned when another backup round of this node holds
+// the state dir's round lock.
+var ErrRoundRunning = errors.New("another backup round of this node is running")
+
+// lockRounds takes the state dir's round lock, so a timer's round and a
+// manual one never write at once.
 func lockRounds(stateDir string) (func(), error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("backup: state dir: %w", err)
-	}
-	path := filepath.Join(stateDir, "backup.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("backup: another backup round holds %s; wait for it to finish", path)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return roundstate.Lock(stateDir, "backup.lock", ErrRoundRunning)
 }

@@ -1,15 +1,9 @@
 package backup
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/etcdboot/etcdboot/internal/atomicfile"
+	"github.com/etcdboot/etcdboot/internal/roundstate"
 )
 
 // StateFile is the file, in the agent's state dir, that records rounds.
@@ -100,22 +94,13 @@ type TrialResult struct {
 	Match bool `json:"match"`
 }
 
+// stateFile is the backup rounds' state file.
+var stateFile = roundstate.File{Name: StateFile, What: "backup"}
+
 // ReadState reads the state file in stateDir; a missing file is the zero
 // State, not an error.
 func ReadState(stateDir string) (State, error) {
-	var st State
-	path := filepath.Join(stateDir, StateFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
-		return st, fmt.Errorf("read backup state: %w", err)
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		return State{}, fmt.Errorf("backup state %s: %w; remove it, the next round writes a new one", path, err)
-	}
-	return st, nil
+	return roundstate.Read[State](stateFile, stateDir)
 }
 
 // Record adds a round to the state. Pure.
@@ -143,18 +128,5 @@ func (s State) Record(r Round) State {
 
 // recordRound adds r to the state file in stateDir.
 func recordRound(stateDir string, r Round) error {
-	st, err := ReadState(stateDir)
-	if err != nil {
-		// A damaged state file must not stop backups: start it again.
-		st = State{}
-	}
-	st = st.Record(r)
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("backup state: %w", err)
-	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return fmt.Errorf("backup state: %w", err)
-	}
-	return atomicfile.Write(filepath.Join(stateDir, StateFile), append(data, '\n'), 0o644)
+	return roundstate.Update(stateFile, stateDir, func(st State) State { return st.Record(r) })
 }

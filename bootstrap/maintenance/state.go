@@ -1,16 +1,10 @@
 package maintenance
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"syscall"
 	"time"
 
-	"github.com/etcdboot/etcdboot/internal/atomicfile"
+	"github.com/etcdboot/etcdboot/internal/roundstate"
 )
 
 // StateFile is the file, in the agent's state dir, that records rounds.
@@ -92,22 +86,13 @@ type MemberResult struct {
 	Took    time.Duration `json:"took"`
 }
 
+// stateFile is the maintenance rounds' state file.
+var stateFile = roundstate.File{Name: StateFile, What: "maintenance"}
+
 // ReadState reads the state file in stateDir; a missing file is the zero
 // State, not an error.
 func ReadState(stateDir string) (State, error) {
-	var st State
-	path := filepath.Join(stateDir, StateFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
-		return st, fmt.Errorf("read maintenance state: %w", err)
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		return State{}, fmt.Errorf("maintenance state %s: %w; remove it, the next round writes a new one", path, err)
-	}
-	return st, nil
+	return roundstate.Read[State](stateFile, stateDir)
 }
 
 // Record adds a round to the state. Pure.
@@ -134,20 +119,7 @@ func (s State) Record(r Round) State {
 
 // recordRound adds r to the state file in stateDir.
 func recordRound(stateDir string, r Round) error {
-	st, err := ReadState(stateDir)
-	if err != nil {
-		// A damaged state file must not stop maintenance: start it again.
-		st = State{}
-	}
-	st = st.Record(r)
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("maintenance state: %w", err)
-	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return fmt.Errorf("maintenance state: %w", err)
-	}
-	return atomicfile.Write(filepath.Join(stateDir, StateFile), append(data, '\n'), 0o644)
+	return roundstate.Update(stateFile, stateDir, func(st State) State { return st.Record(r) })
 }
 
 // ErrRoundRunning is returned when another round of this node holds the
@@ -158,17 +130,5 @@ var ErrRoundRunning = errors.New("another maintenance round of this node is runn
 // timer's round, one by hand and the watcher's heal never run at once on
 // one node.
 func lockRounds(stateDir string) (func(), error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("maintenance: state dir: %w", err)
-	}
-	path := filepath.Join(stateDir, "maintenance.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("maintenance: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%w (%s); wait for it to finish", ErrRoundRunning, path)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return roundstate.Lock(stateDir, "maintenance.lock", ErrRoundRunning)
 }
