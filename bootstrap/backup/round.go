@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/internal/roundstate"
 	"github.com/etcdboot/etcdboot/internal/snapshot"
 	"github.com/etcdboot/etcdboot/internal/tlsfiles"
@@ -145,22 +144,8 @@ func loadNode(opts Options) (node, error) {
 	}
 	b := *p.Backup
 	b.ApplyDefaults()
-	rooted := func(path string) string {
-		if opts.Root == "" || opts.Root == "/" {
-			return path
-		}
-		return filepath.Join(opts.Root, path)
-	}
-	n := node{cluster: p.Cluster, backup: b, dir: rooted(b.Dir), endpoint: opts.Endpoint,
-		tls: tlsfiles.Files{CAFile: rooted(p.TLS.CAFile), CertFile: rooted(p.TLS.ServerCertFile), KeyFile: rooted(p.TLS.ServerKeyFile)}}
-	if n.endpoint == "" {
-		host := "127.0.0.1"
-		if p.Node != nil && len(p.Node.IPs) > 0 {
-			host = p.Node.IPs[0]
-		}
-		n.endpoint = "https://" + net.JoinHostPort(host, strconv.Itoa(p.Etcd.ClientPort))
-	}
-	return n, nil
+	tls, endpoint := etcdconfig.LocalClient(p, opts.Root, opts.Endpoint)
+	return node{cluster: p.Cluster, backup: b, dir: etcdconfig.Path(opts.Root, b.Dir), tls: tls, endpoint: endpoint}, nil
 }
 
 // runRound fills r: the writer decision, then, for the writer, the snapshot,

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"path/filepath"
-	"strconv"
 	"time"
 
+	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/internal/render"
 	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 	"github.com/etcdboot/etcdboot/spec"
@@ -179,22 +177,8 @@ func loadNode(opts Options) (node, error) {
 	}
 	m := *p.Maintenance
 	m.ApplyDefaults()
-	rooted := func(path string) string {
-		if opts.Root == "" || opts.Root == "/" {
-			return path
-		}
-		return filepath.Join(opts.Root, path)
-	}
-	n := node{maintenance: m, quota: p.Etcd.QuotaBytes(), endpoint: opts.Endpoint,
-		tls: tlsfiles.Files{CAFile: rooted(p.TLS.CAFile), CertFile: rooted(p.TLS.ServerCertFile), KeyFile: rooted(p.TLS.ServerKeyFile)}}
-	if n.endpoint == "" {
-		host := "127.0.0.1"
-		if p.Node != nil && len(p.Node.IPs) > 0 {
-			host = p.Node.IPs[0]
-		}
-		n.endpoint = "https://" + net.JoinHostPort(host, strconv.Itoa(p.Etcd.ClientPort))
-	}
-	return n, nil
+	tls, endpoint := etcdconfig.LocalClient(p, opts.Root, opts.Endpoint)
+	return node{maintenance: m, quota: p.Etcd.QuotaBytes(), tls: tls, endpoint: endpoint}, nil
 }
 
 // runRound fills r: observe, decide, take the lock and decide again on what

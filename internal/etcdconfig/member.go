@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -135,4 +136,22 @@ func InitialCluster(members []spec.Member, peerPort int) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
+}
+
+// LocalClient is how the agent's side jobs (backup and maintenance rounds)
+// reach the node's own member as a client: its server certificate and key
+// and the CA, under root, and endpoint, or when that is empty the member's
+// client URL on its first address (127.0.0.1 when the payload names none).
+func LocalClient(p *spec.NodePayload, root, endpoint string) (tlsfiles.Files, string) {
+	files := tlsfiles.Files{CAFile: Path(root, p.TLS.CAFile), CertFile: Path(root, p.TLS.ServerCertFile), KeyFile: Path(root, p.TLS.ServerKeyFile)}
+	if endpoint != "" {
+		return files, endpoint
+	}
+	ip := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	if p.Node != nil && len(p.Node.IPs) > 0 {
+		if a, err := netip.ParseAddr(p.Node.IPs[0]); err == nil {
+			ip = a
+		}
+	}
+	return files, HostURL(ip, p.Etcd.ClientPort)
 }
