@@ -78,6 +78,9 @@ type Agent struct {
 	// maintenanceMetrics are its maintenance rounds' and the cluster's
 	// alarms, served beside them.
 	maintenanceMetrics *monitoring.MaintenanceMetrics
+	// issuerMetrics are an autoscaling group's issuer's validity and the
+	// renewed issuers the watcher installed or refused.
+	issuerMetrics *monitoring.IssuerMetrics
 }
 
 // NewAgent checks cfg and opens the journal.

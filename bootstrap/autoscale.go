@@ -115,21 +115,30 @@ func sameOwner(ref string, files ...string) error {
 	if err != nil {
 		return err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	for _, f := range files {
+		if err := chownLike(fi, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chownLike gives file the owner and group of ref, when they differ and
+// this process may change them.
+func chownLike(ref os.FileInfo, file string) error {
+	st, ok := ref.Sys().(*syscall.Stat_t)
 	if !ok || os.Geteuid() != 0 {
 		return nil
 	}
-	for _, f := range files {
-		cur, err := os.Stat(f)
-		if err != nil {
-			return err
-		}
-		if c, ok := cur.Sys().(*syscall.Stat_t); ok && c.Uid == st.Uid && c.Gid == st.Gid {
-			continue
-		}
-		if err := os.Chown(f, int(st.Uid), int(st.Gid)); err != nil {
-			return fmt.Errorf("give %s to %d:%d: %w", f, st.Uid, st.Gid, err)
-		}
+	cur, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	if c, ok := cur.Sys().(*syscall.Stat_t); ok && c.Uid == st.Uid && c.Gid == st.Gid {
+		return nil
+	}
+	if err := os.Chown(file, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("give %s to %d:%d: %w", file, st.Uid, st.Gid, err)
 	}
 	return nil
 }

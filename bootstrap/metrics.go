@@ -31,6 +31,7 @@ func (a *Agent) startMetrics(ctx context.Context, n node) error {
 	reg := prometheus.NewRegistry()
 	a.metrics = monitoring.NewAgentMetrics(reg)
 	a.maintenanceMetrics = monitoring.NewMaintenanceMetrics(reg)
+	a.issuerMetrics = monitoring.NewIssuerMetrics(reg)
 	t := a.tlsFiles(n)
 	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
 		return fmt.Errorf("metrics: %w", err)

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -71,9 +72,18 @@ func (a *Agent) watch(ctx context.Context, n node) error {
 	a.setPhase(monitoring.PhaseReady)
 	go a.followBackups(ctx, n)
 	go a.followMaintenance(ctx, n)
-	tlsConf, err := a.tlsFiles(n).ClientConfig()
+	files := a.tlsFiles(n)
+	tlsConf, err := files.ClientConfig()
 	if err != nil {
 		return err
+	}
+	// Read at every handshake: the watcher outlives the certificate it
+	// started with (it renews it, from a renewed issuer too), and a
+	// reconnection after that one expired would fail.
+	tlsConf.Certificates = nil
+	tlsConf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		c, err := tls.LoadX509KeyPair(files.CertFile, files.KeyFile)
+		return &c, err
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
 	if err != nil {
@@ -86,17 +96,25 @@ func (a *Agent) watch(ctx context.Context, n node) error {
 	defer tick.Stop()
 	lastRenew, lastExpiry := time.Now(), time.Now()
 	scrubbed := false
+	var issuer issuerFollower
+	if n.payload.TLS.IssuerCertFile != "" {
+		a.watchIssuerLife(n, &issuer)
+	}
 	for {
 		if !scrubbed {
 			scrubbed = a.scrubUserData()
 		}
 		if n.payload.TLS.IssuerCertFile != "" && time.Since(lastRenew) >= a.cfg.RenewInterval {
+			// A renewed issuer published to the group is checked and
+			// installed first, so this renewal already mints with it.
+			a.followIssuer(ctx, cli, n, &issuer)
 			// etcd reads its certificate files at every new TLS handshake,
 			// so renewed files take effect without a restart.
 			if err := a.mintCertificates(n); err != nil {
 				a.log.Warn("watch: renew certificates", "err", err)
 			}
 			a.recordCertExpiry(n)
+			a.watchIssuerLife(n, &issuer)
 			lastRenew = time.Now()
 		}
 		if time.Since(lastExpiry) >= certExpiryInterval {
