@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/etcdboot/etcdboot/internal/render"
+	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -41,11 +41,12 @@ type InstalledCert struct {
 // from the user-data etcdboot certs rotate rewrote.
 //
 // Everything is checked before any file changes: the delivered node.yaml is
-// this node's (cluster, token, name), the delivered CA is the installed one
-// (rotation keeps the CA), and each certificate matches its key, verifies to
-// the CA and is valid for every address of this node. Each pair is then
-// swapped in with two renames back to back, key first, each file keeping its
-// owner and mode. etcd reads its certificate and key at every new TLS
+// this node's (cluster, token, name), the delivered CA bundle is the
+// installed one or shares a CA with it (a phase of etcdboot certs rotate
+// --ca), and each certificate matches its key, verifies to the delivered and
+// to the installed CA and is valid for every address of this node. A changed
+// CA file is replaced first; each pair is then swapped in with two renames
+// back to back, key first, each file keeping its owner and mode. etcd reads its certificate and key at every new TLS
 // handshake, so new connections get the new certificates without a restart;
 // established ones keep theirs. A handshake landing between the two renames
 // sees a mismatched pair and fails once; the client's retry succeeds.
@@ -63,16 +64,9 @@ func (a *Agent) InstallCertificates(delivered map[string][]byte) ([]InstalledCer
 		return nil, fmt.Errorf("install certificates: %w", err)
 	}
 	caPath := a.path(p.TLS.CAFile)
-	caPEM, err := os.ReadFile(caPath)
+	ca, err := a.deliveredCA(caPath, delivered[p.TLS.CAFile])
 	if err != nil {
-		return nil, fmt.Errorf("install certificates: tls.caFile: %w", err)
-	}
-	if newCA, ok := delivered[p.TLS.CAFile]; ok && !bytes.Equal(bytes.TrimSpace(newCA), bytes.TrimSpace(caPEM)) {
-		return nil, fmt.Errorf("install certificates: %w (%s); certs install keeps the CA, as etcdboot certs rotate does: a new CA (etcdboot generate --rotate) needs every member's new payload at once, by reboot", ErrCAChanged, caPath)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("install certificates: tls.caFile: %s holds no PEM certificate", caPath)
+		return nil, fmt.Errorf("install certificates: %w", err)
 	}
 
 	type pending struct {
@@ -89,9 +83,14 @@ func (a *Agent) InstallCertificates(delivered map[string][]byte) ([]InstalledCer
 		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 			return nil, fmt.Errorf("install certificates: %s: the delivered %s does not match its key %s: %w", c.field, c.cert, c.key, err)
 		}
-		cert, err := a.verifyMemberCert(p, c, "the delivered "+c.cert, certPEM, pool)
+		cert, err := a.verifyMemberCert(p, c, "the delivered "+c.cert, certPEM, ca.pool)
 		if err != nil {
 			return nil, fmt.Errorf("install certificates: %w", err)
+		}
+		// etcd and its peers trust what they loaded when they started,
+		// which is at most the installed CA file.
+		if _, err := a.verifyMemberCert(p, c, "the delivered "+c.cert, certPEM, ca.installedPool); err != nil {
+			return nil, fmt.Errorf("install certificates: against the installed CA file, which running etcd loaded: %w; install the phases of etcdboot certs rotate --ca in order", err)
 		}
 		path := a.path(c.cert)
 		res := InstalledCert{Field: c.field, Path: path, NewSerial: serialHex(cert), NotAfter: cert.NotAfter.UTC()}
@@ -107,6 +106,15 @@ func (a *Agent) InstallCertificates(delivered map[string][]byte) ([]InstalledCer
 	}
 
 	var out []InstalledCert
+	// The CA file first: in a CA rotation it adds the new CA before
+	// certificates of that CA arrive.
+	if ca.res.Replaced {
+		if err := replaceFile(caPath, ca.newPEM, 0o644); err != nil {
+			return out, fmt.Errorf("install certificates: tls.caFile: %w", err)
+		}
+		a.log.Info("CA bundle installed", "file", caPath, "serials", ca.res.NewSerial)
+		out = append(out, ca.res)
+	}
 	for _, t := range todo {
 		if t.res.Replaced {
 			if err := replacePair(a.path(t.c.key), t.keyPEM, a.path(t.c.cert), t.certPEM); err != nil {
@@ -121,6 +129,112 @@ func (a *Agent) InstallCertificates(delivered map[string][]byte) ([]InstalledCer
 		return out, fmt.Errorf("install certificates: after installing: %w", err)
 	}
 	return out, nil
+}
+
+// caInstall is the CA file InstallCertificates installs.
+type caInstall struct {
+	newPEM []byte
+	// pool is the delivered bundle, installedPool the installed one.
+	pool, installedPool *x509.CertPool
+	res                 InstalledCert
+}
+
+// deliveredCA checks the delivered CA bundle against the installed one. The
+// same set of certificates is no change. Otherwise the two must share a
+// certificate: a CA rotation (etcdboot certs rotate --ca) adds the new CA
+// to the old one in phase (a) and drops the old one in phase (c), so each
+// step keeps a CA in common; a bundle with nothing in common is another
+// cluster's, or skips phases, and members would stop trusting each other.
+func (a *Agent) deliveredCA(caPath string, deliveredPEM []byte) (caInstall, error) {
+	caPEM, err := os.ReadFile(caPath)
+	if err != nil {
+		return caInstall{}, fmt.Errorf("tls.caFile: %w", err)
+	}
+	installed, err := pki.ParseCertificates(caPEM)
+	if err != nil {
+		return caInstall{}, fmt.Errorf("tls.caFile: %s: %w", caPath, err)
+	}
+	ca := caInstall{newPEM: caPEM, installedPool: x509.NewCertPool()}
+	for _, c := range installed {
+		ca.installedPool.AddCert(c)
+	}
+	bundle := installed
+	if deliveredPEM != nil {
+		d, err := pki.ParseCertificates(deliveredPEM)
+		if err != nil {
+			return caInstall{}, fmt.Errorf("the delivered tls.caFile: %w", err)
+		}
+		if !sameCertificates(installed, d) {
+			if !shareCertificate(installed, d) {
+				return caInstall{}, fmt.Errorf("%w (%s): the delivered CA bundle (%s) shares no certificate with the installed one (%s); a new CA is rolled out with etcdboot certs rotate --ca, phase by phase, each installed on every member before the next",
+					ErrCAChanged, caPath, serialList(d), serialList(installed))
+			}
+			ca.newPEM, ca.res.Replaced, bundle = deliveredPEM, true, d
+		}
+	}
+	ca.pool = x509.NewCertPool()
+	for _, c := range bundle {
+		ca.pool.AddCert(c)
+	}
+	ca.res.Field, ca.res.Path = "tls.caFile", caPath
+	ca.res.OldSerial, ca.res.NewSerial = serialList(installed), serialList(bundle)
+	ca.res.NotAfter = bundle[0].NotAfter.UTC()
+	for _, c := range bundle[1:] {
+		if c.NotAfter.Before(ca.res.NotAfter) {
+			ca.res.NotAfter = c.NotAfter.UTC()
+		}
+	}
+	return ca, nil
+}
+
+func sameCertificates(a, b []*x509.Certificate) bool {
+	return len(a) == len(b) && containsAll(a, b) && containsAll(b, a)
+}
+
+func containsAll(set, of []*x509.Certificate) bool {
+	for _, c := range of {
+		if !shareCertificate(set, []*x509.Certificate{c}) {
+			return false
+		}
+	}
+	return true
+}
+
+func shareCertificate(a, b []*x509.Certificate) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Equal(y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func serialList(certs []*x509.Certificate) string {
+	s := make([]string, len(certs))
+	for i, c := range certs {
+		s[i] = serialHex(c)
+	}
+	return strings.Join(s, ",")
+}
+
+// replaceFile replaces path with data through a synced temporary file with
+// path's owner and mode.
+func replaceFile(path string, data []byte, mode fs.FileMode) error {
+	tmp, err := tempLike(path, data, mode)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // InstallUserData installs the certificates of a node's new cloud-init
