@@ -263,7 +263,7 @@ func TestWatcherInstallsOnlyAGoodPublishedIssuer(t *testing.T) {
 	if !bytes.Equal(inUse(), next.CertPEM()) {
 		t.Fatal("an older issuer replaced the one in use")
 	}
-	if got := logs.take(); !strings.Contains(got, "expires no later than the issuer in use") {
+	if got := logs.take(); !strings.Contains(got, "expires before the issuer in use") {
 		t.Errorf("log\n%s\nwant the older issuer refused", got)
 	}
 }

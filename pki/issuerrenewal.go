@@ -60,9 +60,9 @@ var (
 	ErrIssuerConstraints = errors.New("name constraints differ from the issuer in use")
 	// ErrIssuerNotValid: it has expired, or is not valid yet.
 	ErrIssuerNotValid = errors.New("outside its validity period")
-	// ErrIssuerNotNewer: it expires no later than the issuer in use, so it
-	// is no renewal (an old issuer published again, say).
-	ErrIssuerNotNewer = errors.New("expires no later than the issuer in use")
+	// ErrIssuerNotNewer: it expires before the issuer in use, so it is no
+	// renewal (an old issuer published again, say).
+	ErrIssuerNotNewer = errors.New("expires before the issuer in use")
 )
 
 // CheckRenewedIssuer decides whether next may replace current, the
@@ -71,7 +71,7 @@ var (
 // roots (the cluster's CA file), with exactly current's critical name
 // constraints (wider ones would let it certify hosts outside the group,
 // narrower ones could leave members outside it), valid at now and expiring
-// after current. It returns next loaded as an Authority, or an error
+// no earlier than current. It returns next loaded as an Authority, or an error
 // wrapping one of the ErrIssuer reasons that names what is wrong. It does
 // no I/O and reads no clock, so the operator's command and every member
 // decide alike.
@@ -102,7 +102,7 @@ func CheckRenewedIssuer(current *x509.Certificate, next PublishedIssuer, roots [
 	case now.Before(c.NotBefore):
 		return nil, fmt.Errorf("%s: %w: it is valid only from %s, and this clock says %s", name, ErrIssuerNotValid, c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	if current != nil && !c.NotAfter.After(current.NotAfter) {
+	if current != nil && c.NotAfter.Before(current.NotAfter) {
 		return nil, fmt.Errorf("%s: %w: it expires at %s, the one in use at %s", name, ErrIssuerNotNewer, c.NotAfter.UTC().Format(time.RFC3339), current.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return a, nil

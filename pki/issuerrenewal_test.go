@@ -64,7 +64,7 @@ func TestCheckRenewedIssuer(t *testing.T) {
 			want: "it also permits IP 10.9.0.0/24: wider than the one in use (10.123.0.0/24, 127.0.0.0/8, ::1/128); it no longer permits IP 10.123.0.0/24, which members may use"},
 		{name: "expired", next: published(next), now: next.Certificate().NotAfter.Add(time.Second), wantErr: ErrIssuerNotValid, want: "outside its validity period: it expired at "},
 		{name: "not yet valid", next: published(next), now: next.Certificate().NotBefore.Add(-time.Second), wantErr: ErrIssuerNotValid, want: "outside its validity period: it is valid only from "},
-		{name: "expires before the one in use", next: published(groupIssuer(t, root, 30*time.Minute)), wantErr: ErrIssuerNotNewer, want: "expires no later than the issuer in use: it expires at "},
+		{name: "expires before the one in use", next: published(groupIssuer(t, root, 30*time.Minute)), wantErr: ErrIssuerNotNewer, want: "expires before the issuer in use: it expires at "},
 		{name: "the key of another issuer", next: PublishedIssuer{CertPEM: string(next.CertPEM()), KeyPEM: string(current.KeyPEM())}, wantErr: ErrIssuerInvalid,
 			want: "the private key does not belong to the certificate"},
 		{name: "the root itself", next: published(root), wantErr: ErrIssuerInvalid, want: "it must be an intermediate with path length 0"},

@@ -62,9 +62,13 @@ presented to the members.`,
 }
 
 func newCertsRotateCommand(g *globalFlags) *cobra.Command {
-	var opts rotation.RotateOptions
+	var (
+		opts   rotation.RotateOptions
+		issuer bool
+	)
+	var caOpts rotation.CARotateOptions
 	cmd := &cobra.Command{
-		Use:   "rotate -f cluster.yaml -o out/",
+		Use:   "rotate -f cluster.yaml -o out/ [--issuer]",
 		Short: "Reissue every certificate below the CA with new keys and rewrite the payloads",
 		Long: `rotate reissues every certificate the generator made below the root CA
 (members' server and peer certificates, the client certificates, an
@@ -73,12 +77,41 @@ payloads, monitoring and kubeadm files with them. The CA stays, so members
 holding old and new certificates trust each other during the rollout. The
 previous files are moved to out/pki/rotated-TIME/; a failed run puts them back.
 
-Pass the --remap options the output was generated with. To replace the CA as
-well, use etcdboot generate --rotate.`,
-		Example: `  etcdboot certs rotate -f cluster.yaml -o out/`,
-		Args:    cobra.NoArgs,
+With --issuer, only an autoscaling group's intermediate is renewed, under
+the same root, and published to the running group at /etcdboot/issuer with
+the admin certificate: each member's watcher checks it and renews its own
+certificates with it, and out/nodes/launch carries it for new instances.
+
+With --ca, the root CA is replaced in three phases, one per run, without
+restarting etcd: (a) every CA file becomes the bundle of the old and a new CA,
+(b) every certificate is reissued by the new CA, (c) the old CA is dropped.
+Each run first checks, by new TLS handshakes with every member, that the
+members took the previous phase (etcdboot-agent certs install); the state is
+out/pki/ca-rotation.json and certs check shows it.
+
+Pass the --remap options the output was generated with.`,
+		Example: `  etcdboot certs rotate -f cluster.yaml -o out/
+  etcdboot certs rotate --issuer -f cluster.yaml -o out/`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = g.logger
+			if caOpts.SpecPath = opts.SpecPath; cmd.Flags().Changed("ca") {
+				caOpts.OutDir, caOpts.Remaps, caOpts.Logger = opts.OutDir, opts.Remaps, g.logger
+				res, err := rotation.RotateCA(cmd.Context(), caOpts)
+				if res != nil {
+					if werr := rotation.WriteCARotation(cmd.OutOrStdout(), res); werr != nil {
+						return werr
+					}
+				}
+				return err
+			}
+			if issuer {
+				res, err := rotation.RotateIssuer(cmd.Context(), rotation.IssuerOptions{SpecPath: opts.SpecPath, OutDir: opts.OutDir, Remaps: opts.Remaps, Logger: g.logger})
+				if err != nil {
+					return err
+				}
+				return rotation.WriteIssuerRotation(cmd.OutOrStdout(), res)
+			}
 			res, err := rotation.Rotate(opts)
 			if err != nil {
 				return err
@@ -87,7 +120,10 @@ well, use etcdboot generate --rotate.`,
 		},
 	}
 	f := cmd.Flags()
+	f.Bool("ca", false, "replace the root CA: check the members and write the next of the three phases")
+	f.StringSliceVar(&caOpts.Endpoints, "endpoints", nil, "with --ca: the members' client URLs (default: the spec's)")
 	addSpecFlags(cmd, &opts.SpecPath, &opts.OutDir, "the generator's output directory")
 	addRemapFlag(f, &opts.Remaps, "the --remap FROM=TO options the output was generated with")
+	f.BoolVar(&issuer, "issuer", false, "renew only the autoscaling group's issuer and publish it to the running group")
 	return cmd
 }
