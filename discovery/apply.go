@@ -45,9 +45,7 @@ func (s *Server) update(req *dns.Msg) *dns.Msg {
 			rcode = dns.RcodeServerFailure
 			break
 		}
-		s.mu.Lock()
-		s.zone = next
-		s.mu.Unlock()
+		s.zone.Store(next)
 		log.Info("zone updated", "serial", next.Serial(), "changes", len(req.Ns))
 	}
 	return new(dns.Msg).SetRcode(req, rcode)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -45,10 +46,10 @@ type Server struct {
 	log  *slog.Logger
 	keys keyring
 
-	// mu guards the zone pointer; the Zone itself is immutable, an update
-	// swaps in a new one.
-	mu   sync.RWMutex
-	zone *Zone
+	// zone is the zone served. A Zone is immutable, with its answers
+	// prepared; an update swaps in a new one, so queries take no lock and
+	// see the old zone or the new one whole.
+	zone atomic.Pointer[Zone]
 	// updateMu serialises updates (read, apply, persist, swap) without making
 	// queries wait on the disk.
 	updateMu sync.Mutex
@@ -99,21 +100,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns server: load zone: %w", err)
 	}
-	return &Server{
+	s := &Server{
 		cfg:  cfg,
 		log:  log.With("zone", z.Origin()),
 		keys: keys,
-		zone: z,
 		life: lifecycle.Lifecycle{Name: "dns server", Closed: ErrServerClosed, Ended: []error{net.ErrClosed}},
-	}, nil
+	}
+	s.zone.Store(z)
+	return s, nil
 }
 
 // Zone returns the zone as currently served.
-func (s *Server) Zone() *Zone {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.zone
-}
+func (s *Server) Zone() *Zone { return s.zone.Load() }
 
 // Addr returns the address the server listens on for both UDP and TCP, e.g.
 // "127.0.0.1:40053"; empty before Start.
