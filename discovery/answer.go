@@ -128,9 +128,10 @@ type preparedAnswer struct {
 }
 
 // prepareAnswers fills z.answers with every (name, type) the zone owns and
-// (name, ANY), and z.negative with the authority section of negative
-// answers. It runs once per Zone: an update builds a new Zone and with it
-// new answers, so the query path takes no lock and builds nothing.
+// (name, ANY), z.negative with the authority section of negative answers,
+// and z.packed with the answers packed for UDP (packAnswers). It runs once
+// per Zone: an update builds a new Zone and with it new answers, so the
+// query path takes no lock and builds nothing.
 func (z *Zone) prepareAnswers() {
 	z.answers = make(map[answerKey]*preparedAnswer)
 	for name, rrs := range z.nodes {
@@ -168,6 +169,7 @@ func (z *Zone) prepareAnswers() {
 		soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
 		z.negative = []dns.RR{soa}
 	}
+	z.packAnswers()
 }
 
 // additional returns the in-zone addresses of the names the answer points

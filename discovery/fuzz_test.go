@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"os"
@@ -124,4 +125,31 @@ func TestServerSurvivesMessagesWithoutQuestion(t *testing.T) {
 	if peers := lookup(t, s.Addr(), "etcd-server-ssl"); len(peers) != 3 {
 		t.Fatalf("after the bad messages the server answers %d peers, want 3", len(peers))
 	}
+}
+
+// FuzzPackedAnswer checks the UDP fast path against the full one: whatever
+// the message, a packed answer is sent only for a message the full path
+// accepts, and it is byte for byte the full path's response.
+func FuzzPackedAnswer(f *testing.F) {
+	for _, m := range fuzzSeedMessages(f) {
+		f.Add(m)
+	}
+	srv := SRVName(ServerService, testDomain)
+	for _, edns := range []uint16{0, 100, 1232, 4096} {
+		f.Add(query(f, 1, srv, dns.TypeSRV, edns, true, false))
+		f.Add(query(f, 2, "many."+testDomain+".", dns.TypeA, edns, false, true))
+	}
+	z := labZoneParsed(f)
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		got, p := z.answerPacked(wire, nil)
+		if got == nil {
+			return
+		}
+		if want := fullPath(t, z, wire); !bytes.Equal(got, want) {
+			t.Fatalf("packed response differs from the full path's:\n got %x\nwant %x", got, want)
+		}
+		if p == nil {
+			t.Fatal("a packed response without its entry")
+		}
+	})
 }

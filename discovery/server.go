@@ -47,8 +47,8 @@ type Server struct {
 	keys keyring
 
 	// zone is the zone served. A Zone is immutable, with its answers
-	// prepared; an update swaps in a new one, so queries take no lock and
-	// see the old zone or the new one whole.
+	// prepared and packed; an update swaps in a new one, so queries take no
+	// lock and see the old zone or the new one whole.
 	zone atomic.Pointer[Zone]
 	// updateMu serialises updates (read, apply, persist, swap) without making
 	// queries wait on the disk.
@@ -133,9 +133,18 @@ func (s *Server) listen() (lifecycle.Serving, error) {
 	if err != nil {
 		return lifecycle.Serving{}, fmt.Errorf("dns server: %w", err)
 	}
+	sock, err := newUDPSocket(pc)
+	if err != nil {
+		pc.Close()
+		ln.Close()
+		return lifecycle.Serving{}, fmt.Errorf("dns server: udp socket options: %w", err)
+	}
 	handler := dns.HandlerFunc(s.serveDNS)
 	udp := &dns.Server{
-		PacketConn:    pc,
+		PacketConn: sock,
+		DecorateReader: func(next dns.Reader) dns.Reader {
+			return newQueryReader(s, sock, next)
+		},
 		Handler:       handler,
 		UDPSize:       receiveUDPSize,
 		TsigProvider:  s.keys, // always set: without a provider signatures go unchecked

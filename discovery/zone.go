@@ -27,6 +27,8 @@ type Zone struct {
 	// owns; negative is the authority section of NXDOMAIN and NODATA.
 	answers  map[answerKey]*preparedAnswer
 	negative []dns.RR
+	// packed holds the same answers packed, keyed by question (packed.go).
+	packed map[string]*packedAnswer
 }
 
 // ZoneOptions are the zone-level records WriteZone adds around the etcd
