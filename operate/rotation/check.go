@@ -116,6 +116,9 @@ type Report struct {
 	// there was none, and then no chain is OK.
 	TrustAnchor  string        `json:"trustAnchor,omitempty"`
 	Certificates []Certificate `json:"certificates"`
+	// CARotation is the state of a CA rotation under way in the PKI
+	// directory, if any.
+	CARotation *CARotationState `json:"caRotation,omitempty"`
 }
 
 // Expiring returns the certificates with less than the threshold left,
@@ -176,6 +179,13 @@ func Check(ctx context.Context, opts CheckOptions) (Report, error) {
 
 	var files []string
 	if opts.Dir != "" {
+		st, err := LoadCARotation(opts.Dir)
+		if err != nil {
+			return r, fmt.Errorf("check certificates: %w", err)
+		}
+		if st.Phase != CAPhaseNone {
+			r.CARotation = &st
+		}
 		found, err := certFiles(opts.Dir)
 		if err != nil {
 			return r, fmt.Errorf("check certificates: %w", err)

@@ -35,7 +35,10 @@ func WriteTable(w io.Writer, r Report) error {
 		fmt.Fprintf(&b, "%d certificate(s) expire within %s: etcdboot certs rotate -f cluster.yaml -o out/\n", below, days(r.Threshold))
 	}
 	if roots > 0 {
-		fmt.Fprintf(&b, "%d root CA(s) expire within %s: etcdboot generate --rotate replaces the CA and every certificate; all members need the new payloads\n", roots, days(r.Threshold))
+		fmt.Fprintf(&b, "%d root CA(s) expire within %s: etcdboot certs rotate --ca -f cluster.yaml -o out/ replaces the CA in three phases, without restarting etcd\n", roots, days(r.Threshold))
+	}
+	if r.CARotation != nil {
+		b.WriteString(caRotationLine(*r.CARotation))
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write certificate table: %w", err)

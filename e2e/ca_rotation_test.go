@@ -1,0 +1,345 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/etcdboot/etcdboot/e2e/netlab"
+	"github.com/etcdboot/etcdboot/e2e/testcluster"
+	"github.com/etcdboot/etcdboot/internal/tlsfiles"
+	"github.com/etcdboot/etcdboot/pki"
+)
+
+// followingWriter puts keys one after the other through a client of every
+// member, as etcdctl would from out/: at every reconnect (each second) it
+// loads out/pki/ca.crt and the admin certificate as they are then, so its
+// new handshakes use each phase's CA bundle and certificates. A failed put
+// is retried with the same key.
+type followingWriter struct {
+	files     tlsfiles.Files
+	endpoints []string
+
+	mu       sync.Mutex
+	written  int
+	failures []string
+}
+
+func (w *followingWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written
+}
+
+func (w *followingWriter) fail(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failures = append(w.failures, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
+}
+
+func (w *followingWriter) run(stop <-chan struct{}) {
+	var cli *clientv3.Client
+	var conf *tls.Config
+	defer func() {
+		if cli != nil {
+			cli.Close()
+		}
+	}()
+	var connected time.Time
+	for i := 0; ; {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if cli == nil || time.Since(connected) > time.Second {
+			// out/ is rewritten file by file: a pair read between two
+			// writes is no request; the previous configuration stays.
+			if c, err := w.files.ClientConfig(); err == nil {
+				conf = c
+			}
+			if cli != nil {
+				cli.Close()
+			}
+			var err error
+			cli, err = clientv3.New(clientv3.Config{Endpoints: w.endpoints, TLS: conf.Clone(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+			if err != nil {
+				w.fail("connect: %v", err)
+				cli = nil
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			connected = time.Now()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("/ca-rotate/%06d", i), strconv.Itoa(i))
+		cancel()
+		if err != nil {
+			w.fail("put /ca-rotate/%06d: %v", i, err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		i++
+		w.mu.Lock()
+		w.written = i
+		w.mu.Unlock()
+	}
+}
+
+// TestCARotationUnderWriteLoad replaces the cluster's root CA with
+// `etcdboot certs rotate --ca`, run once per phase, while a client writes
+// without pause: (a) every CA file the bundle of both CAs, (b) every
+// certificate from the new CA, (c) the old CA dropped. Each phase goes to
+// every member with `etcdboot-agent certs install`, one after the other;
+// after each, new handshakes on the client, peer, metrics and agent ports
+// of every member are checked for the CA of the certificate served, and
+// the next run of certs rotate --ca checks the members itself before it
+// writes the next phase. etcd never restarts, at most one put fails (and
+// its retry succeeds), every write is there, and certs check shows the
+// phase.
+func TestCARotationUnderWriteLoad(t *testing.T) {
+	c := newCluster(t, testcluster.Options{Members: 3})
+	startHealthy(t, c)
+
+	pkiDir := filepath.Join(c.Out, "pki")
+	ca, err := pki.ParseCertificates(mustRead(t, filepath.Join(pkiDir, "ca.crt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRoot := ca[0]
+	var newRoot *x509.Certificate
+
+	w := &followingWriter{endpoints: c.Endpoints(), files: c.AdminTLS()}
+	// issuers returns, per node and port, which root the certificate served
+	// to new handshakes verifies to without help: "old", "new", or
+	// "old+new" for a new-CA certificate that comes with the cross-
+	// certificate (which a member that loaded only the old CA needs).
+	// Client, metrics and agent ports from the root namespace, peer from
+	// the next member (only peers reach it).
+	issuers := func() map[string]map[int]string {
+		client, err := tls.LoadX509KeyPair(w.files.CertFile, w.files.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The chain is judged below, against each root alone.
+		conf := &tls.Config{Certificates: []tls.Certificate{client}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+		out := map[string]map[int]string{}
+		for i, n := range c.Nodes {
+			out[n.Name] = map[int]string{}
+			for _, port := range []int{2379, 2380, 2381, 2382} {
+				var from *netlab.Host
+				if port == 2380 {
+					from = c.Nodes[(i+1)%len(c.Nodes)].Host
+				}
+				chain, err := handshakeChain(from, netip.AddrPortFrom(n.Addr, uint16(port)).String(), conf)
+				if err != nil {
+					t.Errorf("%s:%d: handshake: %v", n.Name, port, err)
+					continue
+				}
+				var to []string
+				for _, r := range []struct {
+					name string
+					root *x509.Certificate
+				}{{"old", oldRoot}, {"new", newRoot}} {
+					if r.root != nil && chainVerifiesTo(chain, r.root) {
+						to = append(to, r.name)
+					}
+				}
+				out[n.Name][port] = strings.Join(to, "+")
+			}
+		}
+		return out
+	}
+	want := func(s string) map[string]map[int]string {
+		out := map[string]map[int]string{}
+		for _, n := range c.Nodes {
+			out[n.Name] = map[int]string{2379: s, 2380: s, 2381: s, 2382: s}
+		}
+		return out
+	}
+	if got := issuers(); fmt.Sprint(got) != fmt.Sprint(want("old")) {
+		t.Fatalf("before the rotation, members serve %v", got)
+	}
+	procs := map[string]etcdProcess{}
+	for _, n := range c.Nodes {
+		p, err := etcdOf(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs[n.Name] = p
+	}
+
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); w.run(stop) }()
+	stopWriter := sync.OnceFunc(func() { close(stop); <-done })
+	t.Cleanup(stopWriter)
+	waitWrites := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for w.count() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer wrote %d keys in 30s, want %d; failures: %v", w.count(), n, w.failures)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitWrites(100)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	etcdboot := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, filepath.Join(c.Opts.Bin, "etcdboot"), args...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	specPath := filepath.Join(c.Opts.WorkDir, "cluster.yaml")
+	for _, phase := range []struct {
+		letter, name, serves string
+	}{
+		{"a", "trust-both", "old"},
+		{"b", "new-leaves", "old+new"},
+		{"c", "old-dropped", "old+new"},
+	} {
+		begin := time.Now()
+		out, err := etcdboot("certs", "rotate", "--ca", "-f", specPath, "-o", c.Out)
+		if err != nil {
+			t.Fatalf("etcdboot certs rotate --ca, phase (%s): %v\n%s", phase.letter, err, out)
+		}
+		t.Logf("etcdboot certs rotate --ca:\n%s", out)
+		if !strings.Contains(out, fmt.Sprintf("Phase (%s) %s written", phase.letter, phase.name)) {
+			t.Fatalf("phase (%s) not written:\n%s", phase.letter, out)
+		}
+		if newRoot == nil {
+			bundle, err := pki.ParseCertificates(mustRead(t, filepath.Join(pkiDir, "ca-new.crt")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			newRoot = bundle[0]
+		}
+		check, _ := etcdboot("certs", "check", "-f", specPath, "--dir", pkiDir)
+		if !strings.Contains(check, fmt.Sprintf("CA rotation: phase (%s) %s", phase.letter, phase.name)) {
+			t.Errorf("certs check does not show phase (%s):\n%s", phase.letter, check)
+		}
+		for _, n := range c.Nodes {
+			at := w.count()
+			argv := []string{filepath.Join(c.Opts.Bin, "etcdboot-agent"), "certs", "install",
+				"--user-data", filepath.Join(c.Out, "nodes", n.Name, "user-data"),
+				"--payload", n.PayloadPath(), "--root", n.Root, "--state-dir", n.StateDir()}
+			out, err := n.Host.Run(ctx, argv...)
+			if err != nil {
+				t.Fatalf("phase (%s): certs install on %s: %v\n%s", phase.letter, n.Name, err, out)
+			}
+			t.Logf("phase (%s): %s: etcdboot-agent certs install:\n%s", phase.letter, n.Name, out)
+			waitWrites(at + 50)
+		}
+		if got := issuers(); fmt.Sprint(got) != fmt.Sprint(want(phase.serves)) {
+			t.Errorf("after phase (%s), new handshakes get certificates verifying to %v, want %s everywhere", phase.letter, got, phase.serves)
+		}
+		t.Logf("phase (%s): written, installed on %d members and checked in %s; %d keys written", phase.letter, len(c.Nodes), time.Since(begin).Round(time.Millisecond), w.count())
+	}
+	out, err := etcdboot("certs", "rotate", "--ca", "-f", specPath, "-o", c.Out)
+	if err != nil || !strings.Contains(out, "CA rotation complete") {
+		t.Errorf("after phase (c), etcdboot certs rotate --ca: %v\n%s", err, out)
+	}
+	t.Logf("etcdboot certs rotate --ca:\n%s", out)
+	time.Sleep(2 * time.Second)
+	waitWrites(w.count() + 100)
+	stopWriter()
+
+	for _, n := range c.Nodes {
+		p, err := etcdOf(n)
+		if err != nil {
+			t.Errorf("%s: %v", n.Name, err)
+			continue
+		}
+		if p != procs[n.Name] {
+			t.Errorf("etcd of %s restarted: was pid %d started at %s, now pid %d started at %s", n.Name, procs[n.Name].pid, procs[n.Name].startTime, p.pid, p.startTime)
+		}
+		select {
+		case <-n.Agent.Exited():
+			t.Errorf("the agent of %s exited: %v", n.Name, n.Agent.ExitErr())
+		default:
+		}
+		onNode, err := pki.ParseCertificates(mustRead(t, filepath.Join(n.Root, "etc", "etcdboot", "pki", "ca.crt")))
+		if err != nil || len(onNode) != 1 || !onNode[0].Equal(newRoot) {
+			t.Errorf("%s's CA file after phase (c) is not the new CA alone (%v)", n.Name, err)
+		}
+	}
+	for _, p := range []string{filepath.Join(c.Out, "monitoring", "tls", "ca.crt"), filepath.Join(c.Out, "kubeadm", "pki", "etcd", "ca.crt")} {
+		if certs, err := pki.ParseCertificates(mustRead(t, p)); err != nil || len(certs) != 1 || !certs[0].Equal(newRoot) {
+			t.Errorf("%s after phase (c) is not the new CA alone", p)
+		}
+	}
+	if len(w.failures) > 1 {
+		t.Errorf("%d failed puts, want at most one (retried):\n%s", len(w.failures), strings.Join(w.failures, "\n"))
+	} else {
+		t.Logf("%d keys written, failed puts: %v", w.written, w.failures)
+	}
+
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Get(ctx, "/ca-rotate/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(resp.Count) != w.written {
+		t.Errorf("%d keys under /ca-rotate/, want the %d written", resp.Count, w.written)
+	}
+}
+
+// handshakeChain is handshakeSerial returning the whole chain served.
+func handshakeChain(h *netlab.Host, addr string, conf *tls.Config) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	c := conf.Clone()
+	c.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		chain = chain[:0]
+		for _, der := range raw {
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				return err
+			}
+			chain = append(chain, cert)
+		}
+		return nil
+	}
+	if _, err := handshakeSerial(h, addr, c); err != nil {
+		return nil, err
+	}
+	return chain, nil
+}
+
+// chainVerifiesTo reports whether a served chain verifies to root alone.
+func chainVerifiesTo(chain []*x509.Certificate, root *x509.Certificate) bool {
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root)
+	for _, c := range chain[1:] {
+		inters.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
