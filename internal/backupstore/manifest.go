@@ -22,6 +22,12 @@ const (
 	manifestSuffix = ".json"
 )
 
+// SourceSurvivor marks a backup `etcdboot recover --from-member` took from
+// Member, a surviving member of a cluster without quorum: it holds what that
+// member had applied, which may lack the last writes the lost majority
+// committed.
+const SourceSurvivor = "survivor"
+
 // timeLayout stamps backup names in UTC with milliseconds, so that names
 // sort as times do.
 const timeLayout = "20060102T150405.000Z"
@@ -57,6 +63,9 @@ type Manifest struct {
 	ClusterID string `json:"clusterID,omitempty"`
 	// Member is the member the snapshot was streamed from.
 	Member string `json:"member,omitempty"`
+	// Source is what took the snapshot: empty for the scheduled round,
+	// SourceSurvivor for `etcdboot recover --from-member`.
+	Source string `json:"source,omitempty"`
 	// Taken is when the snapshot was taken.
 	Taken time.Time `json:"taken"`
 	// Revision and TotalKeys are the keyspace's, as etcdutl reads them.

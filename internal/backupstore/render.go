@@ -22,8 +22,12 @@ func (l Listing) Table() render.Table {
 		case m.Verified:
 			verified = "yes"
 		}
+		member := m.Member
+		if m.Source != "" {
+			member += " (" + m.Source + ")"
+		}
 		t.Rows = append(t.Rows, []string{m.Name, m.Taken.UTC().Format(time.RFC3339), strconv.FormatInt(m.Revision, 10),
-			strconv.Itoa(m.TotalKeys), render.Bytes(m.Size), m.EtcdVersion, verified, m.Member})
+			strconv.Itoa(m.TotalKeys), render.Bytes(m.Size), m.EtcdVersion, verified, member})
 	}
 	return t
 }
