@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/pki"
@@ -84,8 +83,13 @@ func (a *Agent) mintCertificates(nd node) error {
 		ips = append(ips, net.ParseIP(s))
 	}
 	// Under name constraints every DNS name must lie in the group's domain,
-	// so the certificate names the FQDN, not the bare member name.
-	server, peer := pki.MemberRequests(n.FQDN, "", ips, []string{nd.payload.Autoscaling.Domain}, pki.DefaultKeySpec(), time.Until(issuer.Certificate().NotAfter))
+	// so the certificate names the FQDN, not the bare member name. Its
+	// life is the issuer's: issuing backdates the start by minutes and
+	// clamps the end to the issuer's, so the certificate ends with the
+	// issuer (time.Until the issuer's end would end minutes before it, and
+	// fail once fewer minutes than that are left).
+	ic := issuer.Certificate()
+	server, peer := pki.MemberRequests(n.FQDN, "", ips, []string{nd.payload.Autoscaling.Domain}, pki.DefaultKeySpec(), ic.NotAfter.Sub(ic.NotBefore))
 	for _, c := range []struct {
 		file string
 		req  pki.Request

@@ -68,6 +68,8 @@ type IssuerResult struct {
 	// it was not.
 	Revision  int64    `json:"revision"`
 	Endpoints []string `json:"endpoints"`
+	// Generate is the generator run that made it and rewrote the payloads.
+	Generate *generate.Result `json:"-"`
 }
 
 // RotateIssuer renews an autoscaling group's member-issuing intermediate in
@@ -119,6 +121,7 @@ func RotateIssuer(ctx context.Context, opts IssuerOptions) (*IssuerResult, error
 		}
 		return nil, fmt.Errorf("renew the issuer: %w; the previous issuer is restored, the launch payload may need etcdboot generate", err)
 	}
+	res.Generate = gen
 	if gen.Launch != nil {
 		res.Launch = filepath.Join(opts.OutDir, "nodes", gen.Launch.Name)
 	}
