@@ -106,7 +106,7 @@ Pass the --remap options the output was generated with.`,
 				return err
 			}
 			if issuer {
-				res, err := rotation.RotateIssuer(cmd.Context(), rotation.IssuerOptions{SpecPath: opts.SpecPath, OutDir: opts.OutDir, Remaps: opts.Remaps, Logger: g.logger})
+				res, err := rotation.RotateIssuer(cmd.Context(), rotation.IssuerOptions{SpecPath: opts.SpecPath, OutDir: opts.OutDir, Remaps: opts.Remaps, Endpoints: caOpts.Endpoints, Logger: g.logger})
 				if err != nil {
 					return err
 				}
@@ -121,7 +121,7 @@ Pass the --remap options the output was generated with.`,
 	}
 	f := cmd.Flags()
 	f.Bool("ca", false, "replace the root CA: check the members and write the next of the three phases")
-	f.StringSliceVar(&caOpts.Endpoints, "endpoints", nil, "with --ca: the members' client URLs (default: the spec's)")
+	f.StringSliceVar(&caOpts.Endpoints, "endpoints", nil, "with --ca or --issuer: the members' client URLs (default: the spec's, a group's seeds)")
 	addSpecFlags(cmd, &opts.SpecPath, &opts.OutDir, "the generator's output directory")
 	addRemapFlag(f, &opts.Remaps, "the --remap FROM=TO options the output was generated with")
 	f.BoolVar(&issuer, "issuer", false, "renew only the autoscaling group's issuer and publish it to the running group")
