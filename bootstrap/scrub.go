@@ -32,6 +32,16 @@ var (
 	cloudInitDone = "var/lib/cloud/instances/*/boot-finished"
 )
 
+// Ignition, in the initramfs, caches the config it fetched (the node's
+// payload, private keys included) in /run/ignition.json (its -config-cache
+// default), and /run is carried over into the booted system. Its files
+// stage writes /etc/.ignition-result.json once it has applied the config;
+// nothing reads the cache after that.
+const (
+	ignitionConfigCache = "run/ignition.json"
+	ignitionDone        = "etc/.ignition-result.json"
+)
+
 // ScrubUserDataCopies empties cloud-init's copies of the user data under
 // root and removes its cached datasource, once cloud-init has finished (its
 // boot-finished marker exists); the agent has installed the keys by then.
@@ -75,8 +85,27 @@ func ScrubUserDataCopies(root string) ([]string, error) {
 	return changed, nil
 }
 
-// scrubUserData runs ScrubUserDataCopies from the watcher until it found
-// cloud-init finished; it reports whether there is nothing left to do.
+// ScrubIgnitionCache empties Ignition's cached config under root once
+// Ignition has applied it (its result file exists), and reports whether it
+// changed it. Emptied rather than removed: it may be a mount point.
+func ScrubIgnitionCache(root string) (bool, error) {
+	if _, err := os.Stat(filepath.Join(root, ignitionDone)); err != nil {
+		return false, nil
+	}
+	p := filepath.Join(root, ignitionConfigCache)
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return false, nil
+	}
+	if err := os.Truncate(p, 0); err != nil {
+		return false, fmt.Errorf("empty Ignition's cached config %s: %w", p, err)
+	}
+	return true, nil
+}
+
+// scrubUserData runs ScrubUserDataCopies and ScrubIgnitionCache from the
+// watcher until it found cloud-init finished or absent; it reports whether
+// there is nothing left to do.
 func (a *Agent) scrubUserData() bool {
 	changed, err := ScrubUserDataCopies(a.cfg.Root)
 	if err != nil {
@@ -85,6 +114,14 @@ func (a *Agent) scrubUserData() bool {
 	}
 	if len(changed) > 0 {
 		a.log.Info("emptied cloud-init's copies of the user data (keys are installed)", "files", changed)
+	}
+	ign, err := ScrubIgnitionCache(a.cfg.Root)
+	if err != nil {
+		a.log.Warn("Ignition's cached config not emptied", "err", err)
+		return false
+	}
+	if ign {
+		a.log.Info("emptied Ignition's cached config (keys are installed)", "file", filepath.Join(a.cfg.Root, ignitionConfigCache))
 	}
 	done, _ := filepath.Glob(filepath.Join(a.cfg.Root, cloudInitDone))
 	_, noCloudInit := os.Stat(filepath.Join(a.cfg.Root, "var/lib/cloud"))

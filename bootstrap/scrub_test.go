@@ -60,3 +60,32 @@ func TestScrubUserDataCopiesOnceCloudInitFinished(t *testing.T) {
 		t.Errorf("a second scrub changed %v, %v", changed, err)
 	}
 }
+
+func TestScrubIgnitionCacheOnceIgnitionApplied(t *testing.T) {
+	root := t.TempDir()
+	cache := filepath.Join(root, ignitionConfigCache)
+	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cache, []byte(`{"storage":{"files":[{"path":"/etc/etcdboot/pki/peer.key"}]}}`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := ScrubIgnitionCache(root); changed || err != nil {
+		t.Fatalf("before Ignition's result file: %v, %v; want nothing touched", changed, err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, ignitionDone), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := ScrubIgnitionCache(root); !changed || err != nil {
+		t.Fatalf("after Ignition applied its config: %v, %v; want the cache emptied", changed, err)
+	}
+	if fi, err := os.Stat(cache); err != nil || fi.Size() != 0 {
+		t.Fatalf("cache after the scrub: %v, %v; want it there and empty", fi, err)
+	}
+	if changed, err := ScrubIgnitionCache(root); changed || err != nil {
+		t.Fatalf("again: %v, %v; want nothing to do", changed, err)
+	}
+}
