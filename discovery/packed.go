@@ -80,9 +80,9 @@ const (
 	questionTail = 4    // type and class
 )
 
-// answerPacked writes into buf (reusing its array) the response to the UDP query msg when the
-// zone has it packed, and returns it with the packed answer; nil when msg
-// needs the full path: anything but a standard query with one question the
+// answerPacked writes into buf (reusing its array) the response to the UDP
+// query msg when the zone has it packed, and returns it with the packed
+// answer; nil when msg needs the full path: anything but a standard query with one question the
 // zone packed and, at most, an EDNS0 version 0 OPT record without options;
 // or a response that would not fit the client's UDP size (it is truncated
 // there). The response is byte for byte what the full path sends.
