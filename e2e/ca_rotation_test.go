@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -107,7 +108,8 @@ func (w *followingWriter) run(stop <-chan struct{}) {
 // after each, new handshakes on the client, peer, metrics and agent ports
 // of every member are checked for the CA of the certificate served, and
 // the next run of certs rotate --ca checks the members itself before it
-// writes the next phase. etcd never restarts, at most one put fails (and
+// writes the next phase. Prometheus' and kube-apiserver's copies in out/
+// work with every member before and after each install. etcd never restarts, at most one put fails (and
 // its retry succeeds), every write is there, and certs check shows the
 // phase.
 func TestCARotationUnderWriteLoad(t *testing.T) {
@@ -229,6 +231,9 @@ func TestCARotationUnderWriteLoad(t *testing.T) {
 			}
 			newRoot = bundle[0]
 		}
+		// Prometheus and the API servers get their copies first; they must
+		// work with members before and after the install.
+		copiesWork(t, c, "phase ("+phase.letter+") written")
 		check, _ := etcdboot("certs", "check", "-f", specPath, "--dir", pkiDir)
 		if !strings.Contains(check, fmt.Sprintf("CA rotation: phase (%s) %s", phase.letter, phase.name)) {
 			t.Errorf("certs check does not show phase (%s):\n%s", phase.letter, check)
@@ -245,6 +250,7 @@ func TestCARotationUnderWriteLoad(t *testing.T) {
 			t.Logf("phase (%s): %s: etcdboot-agent certs install:\n%s", phase.letter, n.Name, out)
 			waitWrites(at + 50)
 		}
+		copiesWork(t, c, "phase ("+phase.letter+") installed")
 		if got := issuers(); fmt.Sprint(got) != fmt.Sprint(want(phase.serves)) {
 			t.Errorf("after phase (%s), new handshakes get certificates verifying to %v, want %s everywhere", phase.letter, got, phase.serves)
 		}
@@ -300,6 +306,50 @@ func TestCARotationUnderWriteLoad(t *testing.T) {
 	}
 	if int(resp.Count) != w.written {
 		t.Errorf("%d keys under /ca-rotate/, want the %d written", resp.Count, w.written)
+	}
+}
+
+// copiesWork uses the monitoring and kubeadm copies in out/ as Prometheus
+// and kube-apiserver would, with full verification: a scrape of every
+// member's etcd and agent metrics with monitoring/tls/, and a read from
+// every member with kubeadm/pki/.
+func copiesWork(t *testing.T, c *testcluster.Cluster, when string) {
+	t.Helper()
+	mon := tlsfiles.Files{CAFile: filepath.Join(c.Out, "monitoring", "tls", "ca.crt"), CertFile: filepath.Join(c.Out, "monitoring", "tls", "client.crt"), KeyFile: filepath.Join(c.Out, "monitoring", "tls", "client.key")}
+	kube := tlsfiles.Files{CAFile: filepath.Join(c.Out, "kubeadm", "pki", "etcd", "ca.crt"), CertFile: filepath.Join(c.Out, "kubeadm", "pki", "apiserver-etcd-client.crt"), KeyFile: filepath.Join(c.Out, "kubeadm", "pki", "apiserver-etcd-client.key")}
+	monConf, err := mon.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeConf, err := kube.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraper := &http.Client{Transport: &http.Transport{TLSClientConfig: monConf, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	for _, n := range c.Nodes {
+		for _, port := range []int{2381, 2382} {
+			resp, err := scraper.Get("https://" + netip.AddrPortFrom(n.Addr, uint16(port)).String() + "/metrics")
+			if err != nil {
+				t.Errorf("%s: Prometheus' copy cannot scrape %s:%d: %v", when, n.Name, port, err)
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s: scrape of %s:%d: %s", when, n.Name, port, resp.Status)
+			}
+		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.ClientURL()}, TLS: kubeConf.Clone(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Errorf("%s: kube-apiserver's copy: %v", when, err)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = cli.Get(ctx, "/ca-rotate/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		cancel()
+		cli.Close()
+		if err != nil {
+			t.Errorf("%s: kube-apiserver's copy cannot read from %s: %v", when, n.Name, err)
+		}
 	}
 }
 
