@@ -30,7 +30,7 @@ const recoveryKeys = 20000
 
 // recoveryGroup generates a group of three seeds whose backups go to a
 // file:// target and which recovers from them after a total loss.
-func recoveryGroup(t *testing.T, target string, auto bool) *testcluster.Cluster {
+func recoveryGroup(t testing.TB, target string, auto bool) *testcluster.Cluster {
 	t.Helper()
 	work := t.TempDir()
 	specPath := filepath.Join(work, "cluster.yaml")
@@ -65,7 +65,7 @@ recovery:
 }
 
 // backupRound runs one backup round on every member (the leader writes).
-func backupRound(t *testing.T, c *testcluster.Cluster) {
+func backupRound(t testing.TB, c *testcluster.Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -103,7 +103,7 @@ func loseEverything(t *testing.T, c *testcluster.Cluster) {
 }
 
 // countKeys counts the keys under prefix and returns the store's revision.
-func countKeys(t *testing.T, c *testcluster.Cluster, prefix string) (int64, int64) {
+func countKeys(t testing.TB, c *testcluster.Cluster, prefix string) (int64, int64) {
 	t.Helper()
 	cli, err := c.Client()
 	if err != nil {
