@@ -46,10 +46,6 @@ if [[ -z "${BENCH_FROM:-}" ]]; then
 	if [[ "${BENCH_IMAGE:-}" == 1 ]]; then
 		run image "$MAKE" --no-print-directory bench-image
 	fi
-	agent=${ETCDBOOT_BIN:-bin}/etcdboot-agent
-	if [[ -f "$agent" ]]; then
-		printf 'BenchmarkAgentBinarySize 1 0 ns/op %s MB\n' "$(awk -v b="$(stat -c %s "$agent")" 'BEGIN{printf "%.1f", b/1e6}')" >"$raw/size.txt"
-	fi
 fi
 
 # Every "value unit" pair of every benchmark line, as: benchmark unit value.
@@ -79,7 +75,7 @@ table=$(
 		elif [[ "$unit" == */* && "$unit" != */s && "$unit" != */op ]]; then
 			bare=${unit##*/}
 		elif [[ "$bench" == BenchmarkAgentBinarySize && "$unit" == MB ]]; then
-			bare="goal: at most 25 MB (-trimpath -ldflags '-s -w')"
+			bare="goal: at most 25 MB (make build's release flags and tags)"
 		else
 			continue
 		fi
