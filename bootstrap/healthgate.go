@@ -34,23 +34,43 @@ func (a *Agent) waitHealthy(ctx context.Context, n node, sup *Supervisor, j *joi
 	return nil
 }
 
-// waitURL waits for url to answer ready, failing fast if etcd exits.
+// etcdRestartDelay is etcd.service's RestartSec. Under systemd, an etcd
+// that exits before it is ready (a joiner cut off from its peers as it
+// starts cannot fetch the cluster's state, and exits) is started again by
+// the unit's Restart=on-failure; in exec mode the supervisor does the same.
+const etcdRestartDelay = 5 * time.Second
+
+// waitURL waits for url to answer ready. In exec mode (sup not nil) an etcd
+// that exits first is started again after etcdRestartDelay, as etcd.service
+// would, until the health timeout leaves no room for another try.
 func (a *Agent) waitURL(ctx context.Context, url string, tlsConf *tls.Config, sup *Supervisor) error {
+	deadline := a.cfg.Now().Add(a.cfg.HealthTimeout)
 	ready := make(chan error, 1)
 	go func() { ready <- WaitReady(ctx, url, tlsConf, a.cfg.HealthTimeout) }()
 	var exited <-chan error
 	if sup != nil {
 		exited = sup.Done()
 	}
-	select {
-	case err := <-ready:
-		if err != nil {
+	for {
+		select {
+		case err := <-ready:
 			return err
+		case err := <-exited:
+			if a.cfg.Now().Add(etcdRestartDelay).After(deadline) {
+				return fmt.Errorf("etcd exited before it was ready (%v); see %s", err, sup.LogPath())
+			}
+			a.log.Warn("etcd exited before it was ready; starting it again, as etcd.service would", "err", err, "in", etcdRestartDelay, "log", sup.LogPath())
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(etcdRestartDelay):
+			}
+			if err := sup.Start(ctx); err != nil {
+				return fmt.Errorf("start etcd again: %w", err)
+			}
+			exited = sup.Done()
 		}
-	case err := <-exited:
-		return fmt.Errorf("etcd exited before it was ready (%v); see %s", err, sup.LogPath())
 	}
-	return nil
 }
 
 // promoteIfLearner promotes this member when it is a learner: the one this
