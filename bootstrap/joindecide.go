@@ -51,11 +51,14 @@ func staleRemovals(name string, peerURLs []string, groupSize int, members []*etc
 	}
 	if groupSize > 0 && voters-len(stale) >= groupSize {
 		for _, m := range members {
-			if !m.IsLearner && !health[m.ID] && !slices.Contains(stale, m) {
+			if !m.IsLearner && (!health[m.ID] || skipQuorumGuard) && !slices.Contains(stale, m) {
 				stale = append(stale, m)
 				break // one dead member per join: the next joiner takes the next
 			}
 		}
+	}
+	if skipQuorumGuard {
+		return stale, nil
 	}
 	for i, m := range stale {
 		if health[m.ID] && !m.IsLearner {

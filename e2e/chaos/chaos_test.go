@@ -91,7 +91,9 @@ func runSet(t *testing.T, seeds []uint64, size int, length time.Duration) {
 		f := &figures{Seed: seed, Size: size}
 		all = append(all, f)
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
-			runSchedule(t, NewSchedule(seed, size, length), f)
+			for _, p := range runSchedule(t, NewSchedule(seed, size, length), f, runOptions{}) {
+				t.Error(p)
+			}
 		})
 	}
 	table := figuresTable(all)
@@ -103,11 +105,25 @@ func runSet(t *testing.T, seeds []uint64, size int, length time.Duration) {
 	}
 }
 
+// runOptions change how a schedule runs.
+type runOptions struct {
+	// bin is the directory of etcd, etcdctl and the agent; "" is the
+	// tests' usual one (etcdtest.BinDir).
+	bin string
+	// stopAtFirst ends the schedule at its first violation, without
+	// repairing the group or running the end checks.
+	stopAtFirst bool
+}
+
 // runSchedule boots a group, runs the schedule under client load and
-// checks the outcome, recording its figures in f.
-func runSchedule(t *testing.T, sched Schedule, f *figures) {
+// checks the outcome, recording its figures in f. It returns every
+// violation; a failure to set the group up at all fails t.
+func runSchedule(t *testing.T, sched Schedule, f *figures, opts runOptions) []string {
 	t.Logf("%s", sched)
-	bin := etcdtest.BinDir(t, "etcd", "etcdctl", "etcdboot-agent")
+	bin := opts.bin
+	if bin == "" {
+		bin = etcdtest.BinDir(t, "etcd", "etcdctl", "etcdboot-agent")
+	}
 	logDir, workDir := t.TempDir(), t.TempDir()
 	rep := &report{sched: sched, logDir: logDir, workDir: workDir}
 	// Registered before the lab's cleanup, so it runs after the lab
@@ -167,6 +183,9 @@ func runSchedule(t *testing.T, sched Schedule, f *figures) {
 		g.logf("step %d/%d", i+1, len(sched.Steps))
 		if err := g.runStep(ctx, st); err != nil {
 			failures = append(failures, fmt.Sprintf("step %d: %v", i+1, err))
+			if opts.stopAtFirst {
+				break
+			}
 			// The violation stands; the group is repaired as its
 			// autoscaling group would, so the rest of the schedule
 			// still runs.
@@ -183,6 +202,12 @@ func runSchedule(t *testing.T, sched Schedule, f *figures) {
 		}
 		g.logf("settled in %v", took.Round(10*time.Millisecond))
 	}
+	if opts.stopAtFirst && len(failures) > 0 {
+		w.stop()
+		stopped = true
+		rep.failures = failures
+		return failures
+	}
 	f.Faulting = time.Since(faultsStart)
 	// A last stretch of traffic on the settled group.
 	_ = sleep(ctx, 2*time.Second)
@@ -195,10 +220,8 @@ func runSchedule(t *testing.T, sched Schedule, f *figures) {
 	failures = append(failures, check(ctx, t, g, clusterID, calls, rep, f)...)
 	f.Violations = len(failures)
 	rep.failures = failures
-	for _, p := range failures {
-		t.Error(p)
-	}
 	t.Logf("seed %d: %s", sched.Seed, f.summary())
+	return failures
 }
 
 // check runs the end-of-schedule checks and returns every violation.
@@ -209,6 +232,8 @@ func check(ctx context.Context, t *testing.T, g *group, clusterID uint64, calls 
 	if p := g.problems(g.observe(ctx), clusterID); len(p) > 0 {
 		failures = append(failures, "the group at the end: "+strings.Join(p, "; "))
 	}
+	// Every node's firewall lets in exactly the members.
+	failures = append(failures, g.checkFirewalls(ctx)...)
 	cli, err := g.client()
 	if err != nil {
 		return append(failures, fmt.Sprintf("connect to the group: %v", err))

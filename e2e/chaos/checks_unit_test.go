@@ -1,7 +1,9 @@
 package chaos
 
 import (
+	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +191,26 @@ func TestScheduleNeverTakesAMajorityAway(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("no schedule draws %s", k)
 		}
+	}
+}
+
+func TestPeerSetDiff(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	members := []netip.Addr{a("10.123.0.11"), a("10.123.0.12"), a("10.123.0.20")}
+	for _, tc := range []struct {
+		name string
+		have []netip.Addr
+		want string
+	}{
+		{"same set, any order", []netip.Addr{a("10.123.0.20"), a("10.123.0.11"), a("10.123.0.12")}, ""},
+		{"a removed member still let in", append(slices.Clone(members), a("10.123.0.13")), "lets in non-members 10.123.0.13"},
+		{"a new member shut out", members[:2], "shuts out members 10.123.0.20"},
+		{"both", []netip.Addr{a("10.123.0.11"), a("10.123.0.12"), a("10.123.0.13")}, "lets in non-members 10.123.0.13; shuts out members 10.123.0.20"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := peerSetDiff(tc.have, members); got != tc.want {
+				t.Errorf("peerSetDiff = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

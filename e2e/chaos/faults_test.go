@@ -71,7 +71,7 @@ func (g *group) targets(ctx context.Context, faults []Fault) []*testcluster.Node
 // ends reports whether the fault ends its target's instance for good.
 func (f Fault) ends() bool {
 	switch f.Kind {
-	case Replace, PartitionJoiner, TwoJoiners:
+	case Replace, PartitionJoiner, SlowJoin, TwoJoiners:
 		return true
 	case LeaveAdd:
 		return !f.Rejoin
@@ -108,10 +108,8 @@ func (g *group) run(ctx context.Context, f Fault, n *testcluster.Node) error {
 		return g.killRestart(ctx, n, f.Down)
 	case Partition, PartitionLeader:
 		return g.partition(ctx, n, f.Down)
-	case Replace:
-		return g.replace(ctx, n, nil)
-	case PartitionJoiner:
-		return g.replace(ctx, n, &f)
+	case Replace, PartitionJoiner, SlowJoin:
+		return g.replace(ctx, n, f)
 	case TwoJoiners:
 		return g.twoJoiners(ctx, n)
 	case LeaveAdd:
@@ -146,9 +144,11 @@ func (g *group) partition(ctx context.Context, n *testcluster.Node, down time.Du
 	return err
 }
 
-// replace terminates n and boots a replacement on a new address; with cut,
-// the replacement is cut off from the others for cut.Down while it joins.
-func (g *group) replace(ctx context.Context, n *testcluster.Node, cut *Fault) error {
+// replace terminates n and boots a replacement on a new address: as an
+// exec-mode agent, cut off from the others for f.Down while it joins
+// (PartitionJoiner), or the systemd way with its etcd f.Down late
+// (SlowJoin).
+func (g *group) replace(ctx context.Context, n *testcluster.Node, f Fault) error {
 	g.logf("kill and wipe %s", n.Name)
 	if err := g.terminate(n); err != nil {
 		return err
@@ -157,16 +157,20 @@ func (g *group) replace(ctx context.Context, n *testcluster.Node, cut *Fault) er
 	if err != nil {
 		return err
 	}
-	g.logf("replacement %s starts", j.Name)
-	if err := j.StartAgent(); err != nil {
-		return err
-	}
-	if cut != nil {
-		if err := g.cutJoiner(ctx, j, cut); err != nil {
-			return err
+	switch f.Kind {
+	case SlowJoin:
+		g.logf("replacement %s boots the systemd way, etcd.service %v late", j.Name, f.Down.Round(time.Millisecond))
+		err = j.StartLikeSystemd(ctx, f.Down)
+	default:
+		g.logf("replacement %s starts", j.Name)
+		if err = j.StartAgent(); err == nil && f.Kind == PartitionJoiner {
+			err = g.cutJoiner(ctx, j, &f)
+		}
+		if err == nil {
+			err = j.WaitHealthy(healthTimeout)
 		}
 	}
-	if err := j.WaitHealthy(healthTimeout); err != nil {
+	if err != nil {
 		return err
 	}
 	g.logf("%s healthy", j.Name)

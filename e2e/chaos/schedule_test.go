@@ -32,13 +32,18 @@ const (
 	// instances at the same moment; a group of 3 then has one surplus
 	// member, and a member leaves to bring it back to its size.
 	TwoJoiners Kind = "two-joiners"
+	// SlowJoin kills and wipes a member; its replacement boots the
+	// systemd way, its etcd.service starting Down late (longer than the
+	// join lock's lease), so that its learner sits unstarted while others
+	// look at the membership.
+	SlowJoin Kind = "slow-join"
 	// LeaveAdd runs `etcdboot-agent leave` on a member, then adds one back:
 	// the same instance with its disk (a rejoin) or a new instance.
 	LeaveAdd Kind = "leave-add"
 )
 
 // Kinds lists every kind, in the order figures print them.
-var Kinds = []Kind{KillRestart, KillLeader, Replace, Partition, PartitionLeader, PartitionJoiner, TwoJoiners, LeaveAdd}
+var Kinds = []Kind{KillRestart, KillLeader, Replace, Partition, PartitionLeader, PartitionJoiner, SlowJoin, TwoJoiners, LeaveAdd}
 
 // Fault is one fault of a schedule. Which member it hits is decided when it
 // runs (the leader of that moment, or Pick into the members not hit by
@@ -101,7 +106,7 @@ func (f Fault) estimate() time.Duration {
 		return 2*time.Second + f.Down
 	case Replace:
 		return 8 * time.Second
-	case PartitionJoiner:
+	case PartitionJoiner, SlowJoin:
 		return 8*time.Second + f.Down
 	case TwoJoiners:
 		return 22 * time.Second
@@ -113,7 +118,7 @@ func (f Fault) estimate() time.Duration {
 // weights are how often each kind is drawn.
 var weights = map[Kind]int{
 	KillRestart: 3, KillLeader: 2, Replace: 2, Partition: 2, PartitionLeader: 2,
-	PartitionJoiner: 2, TwoJoiners: 1, LeaveAdd: 2,
+	PartitionJoiner: 2, SlowJoin: 2, TwoJoiners: 1, LeaveAdd: 2,
 }
 
 // combinable kinds may share a step with another fault in a group that
@@ -121,7 +126,7 @@ var weights = map[Kind]int{
 // down, and two joiners already take two.
 var combinable = map[Kind]bool{
 	KillRestart: true, KillLeader: true, Replace: true, Partition: true,
-	PartitionLeader: true, PartitionJoiner: true,
+	PartitionLeader: true, PartitionJoiner: true, SlowJoin: true,
 }
 
 // NewSchedule draws a schedule for a group of size from seed, with steps
@@ -178,6 +183,8 @@ func drawFault(r *rand.Rand) Fault {
 	case PartitionJoiner:
 		f.Down = time.Duration(3000+r.IntN(5000)) * time.Millisecond
 		f.Early = r.IntN(3) == 0
+	case SlowJoin:
+		f.Down = time.Duration(11000+r.IntN(9000)) * time.Millisecond
 	case LeaveAdd:
 		f.Rejoin = r.IntN(2) == 0
 	}
@@ -217,6 +224,8 @@ func (f Fault) String() string {
 			when = "as it starts"
 		}
 		return fmt.Sprintf("kill and wipe member #%d, its replacement partitioned %s for %v", f.Pick, when, f.Down.Round(time.Millisecond))
+	case SlowJoin:
+		return fmt.Sprintf("kill and wipe member #%d, its replacement boots the systemd way with etcd.service %v late", f.Pick, f.Down.Round(time.Millisecond))
 	case TwoJoiners:
 		return fmt.Sprintf("kill and wipe members from #%d, two joiners at once", f.Pick)
 	case LeaveAdd:
