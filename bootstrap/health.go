@@ -48,8 +48,9 @@ func WaitReady(ctx context.Context, url string, tlsConf *tls.Config, timeout tim
 		Transport: &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: true},
 	}
 	last := "no answer yet"
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
+	// Asked again within tens of milliseconds at first (a member is often
+	// ready a moment after it listens), every 250 ms once it takes longer.
+	wait := 25 * time.Millisecond
 	for {
 		ok, answer := probe(ctx, client, url)
 		if ok {
@@ -62,8 +63,9 @@ func WaitReady(ctx context.Context, url string, tlsConf *tls.Config, timeout tim
 				return fmt.Errorf("waiting for %s: %w", url, ctx.Err())
 			}
 			return fmt.Errorf("%w: %s did not answer ready within %v; last answer: %s; check the member's log and that its peers are up", ErrNotReady, url, timeout, last)
-		case <-tick.C:
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 250*time.Millisecond)
 	}
 }
 

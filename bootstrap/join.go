@@ -142,11 +142,17 @@ func (a *Agent) join(ctx context.Context, n node, running *runningCluster, resum
 		j.id = m.ID
 		a.log.Info("resuming join: already added", "id", fmt.Sprintf("%x", m.ID))
 	} else {
-		if err := a.removeStale(ctx, n, cli, ml.Members); err != nil {
+		answering, err := a.removeStale(ctx, n, cli, ml.Members)
+		if err != nil {
 			return joined{}, err
 		}
-		// Give the members' watchers a moment to let this node in first.
-		time.Sleep(1500 * time.Millisecond)
+		// The members' watchers let this node in before its learner exists.
+		ports := peerPorts(ml.Members, answering, func(m *etcdserverpb.Member) bool { return m.Name == n.name() || n.hasPeerURL(m) })
+		if took, left := awaitPeerAccess(ctx, ip, ports); len(left) > 0 {
+			a.log.Warn("members' firewalls do not let this node in yet; adding the learner anyway", "unreachable", left, "waited", took)
+		} else {
+			a.log.Debug("every member's firewall lets this node in", "waited", took)
+		}
 		resp, err := a.addLearner(ctx, n, cli)
 		if err != nil {
 			return joined{}, fmt.Errorf("add this node as a learner: %w", err)
@@ -239,8 +245,9 @@ func (a *Agent) whileOtherLearner(ctx context.Context, attempt func() (blocked b
 }
 
 // removeStale removes the members this join replaces (staleRemovals
-// decides which), after asking each member whether it answers.
-func (a *Agent) removeStale(ctx context.Context, n node, cli *clientv3.Client, members []*etcdserverpb.Member) error {
+// decides which), after asking each member whether it answers, and returns
+// which answered.
+func (a *Agent) removeStale(ctx context.Context, n node, cli *clientv3.Client, members []*etcdserverpb.Member) (map[uint64]bool, error) {
 	health := map[uint64]bool{}
 	for _, m := range members {
 		health[m.ID] = len(m.ClientURLs) > 0 && memberAnswers(ctx, cli, m.ClientURLs[0])
@@ -251,29 +258,44 @@ func (a *Agent) removeStale(ctx context.Context, n node, cli *clientv3.Client, m
 	}
 	claimed, err := learnerClaims(ctx, cli)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	remove, refusal := staleRemovals(n.name(), n.peerURLs(), groupSize, members, health, claimed)
 	for _, m := range remove {
 		if err := removeMember(ctx, cli, m.ID); err != nil {
-			return fmt.Errorf("remove stale member %s (%x): %w", m.Name, m.ID, err)
+			return nil, fmt.Errorf("remove stale member %s (%x): %w", m.Name, m.ID, err)
 		}
 		a.log.Warn("removed stale member", "member", m.Name, "id", fmt.Sprintf("%x", m.ID))
 	}
-	return refusal
+	return health, refusal
 }
 
 // retryReconfig retries a membership change while etcd refuses it because
 // its leader has not been connected to every peer for long enough (a fresh
 // leader, a peer that just came back): "etcdserver: unhealthy cluster".
+// The waits back off from tens of milliseconds (most refusals clear at
+// once) to a second, for about 30 s in all.
 func retryReconfig(ctx context.Context, f func() error) error {
-	for attempt := 1; ; attempt++ {
+	b := backoff{next: 25 * time.Millisecond, most: time.Second}
+	for start := time.Now(); ; {
 		err := f()
-		if err == nil || !errors.Is(err, rpctypes.ErrUnhealthy) || attempt >= 30 || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, rpctypes.ErrUnhealthy) || time.Since(start) > 30*time.Second || ctx.Err() != nil {
 			return err
 		}
-		time.Sleep(time.Second)
+		b.wait(ctx)
 	}
+}
+
+// backoff is a wait that doubles from next up to most.
+type backoff struct{ next, most time.Duration }
+
+// wait sleeps the current wait, or until ctx ends, and doubles it.
+func (b *backoff) wait(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(b.next):
+	}
+	b.next = min(2*b.next, b.most)
 }
 
 // removeMember removes id; a member already gone is fine.
@@ -296,6 +318,9 @@ func (a *Agent) promote(ctx context.Context, j *joiner) error {
 	}
 	defer j.release()
 	deadline := time.Now().Add(a.cfg.HealthTimeout)
+	// A learner is promotable once its log is near the leader's: tried
+	// again within tens of milliseconds at first, not every half second.
+	b := backoff{next: 50 * time.Millisecond, most: 500 * time.Millisecond}
 	for attempt := 1; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := j.cli.MemberPromote(pctx, j.id)
@@ -312,8 +337,8 @@ func (a *Agent) promote(ctx context.Context, j *joiner) error {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("promote learner %x after %d attempts: %w", j.id, attempt, err)
 		}
-		a.log.Info("learner not ready to promote yet", "attempt", attempt, "err", err)
-		time.Sleep(500 * time.Millisecond)
+		a.log.Debug("learner not ready to promote yet", "attempt", attempt, "err", err)
+		b.wait(ctx)
 	}
 }
 

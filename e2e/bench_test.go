@@ -100,63 +100,6 @@ func timeBareCluster(b *testing.B) time.Duration {
 	return elapsed
 }
 
-// BenchmarkReplaceDeadMember measures, for a 3-member autoscaling group, the
-// time from a member's death to a healthy voting replacement (agent start to
-// promoted), and the join's own share: the membership step (lock, stale
-// member removal, learner add) as journaled by the agent.
-func BenchmarkReplaceDeadMember(b *testing.B) {
-	var total, membership time.Duration
-	for i := 0; i < b.N; i++ {
-		c := newCluster(b, testcluster.Options{GroupSize: 3, Seeds: []int{11, 12, 13}})
-		for _, h := range []int{11, 12, 13} {
-			if _, err := c.AddNode(h); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := c.StartAll(); err != nil {
-			b.Fatal(err)
-		}
-		if err := c.WaitHealthy(2 * time.Minute); err != nil {
-			b.Fatal(err)
-		}
-		dead := c.Nodes[2]
-		if err := dead.Kill(); err != nil {
-			b.Fatal(err)
-		}
-		c.Remove(dead)
-		n, err := c.AddNode(14)
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		if err := n.StartAgent(); err != nil {
-			b.Fatal(err)
-		}
-		if err := n.WaitHealthy(2 * time.Minute); err != nil {
-			b.Fatal(err)
-		}
-		total += time.Since(start)
-		st, err := n.Journal()
-		if err != nil {
-			b.Fatal(err)
-		}
-		var prev time.Time
-		for _, r := range st.Done {
-			if r.Step == bootstrap.StepMembership && !prev.IsZero() {
-				membership += r.At.Sub(prev)
-			}
-			prev = r.At
-		}
-		if err := c.Lab.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	total, membership = total/time.Duration(b.N), membership/time.Duration(b.N)
-	b.ReportMetric(float64(total.Milliseconds()), "replace-ms")
-	b.ReportMetric(float64(membership.Milliseconds()), "join-step-ms")
-	fmt.Printf("dead member to voting replacement: %v (membership step: %v)\n", total, membership)
-}
-
 // BenchmarkTimeToHealthyByMode compares a 3-member cluster's time to healthy
 // through the agent in each formation mode against static, in the same run.
 func BenchmarkTimeToHealthyByMode(b *testing.B) {

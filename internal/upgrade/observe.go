@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,6 +117,9 @@ func ObserveCluster(ctx context.Context, cli *clientv3.Client, tlsConf *tls.Conf
 		wg.Add(1)
 		go func(i int, url string) {
 			defer wg.Done()
+			if !portAnswers(url) {
+				return
+			}
 			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
 			st, err := cli.Status(sctx, url)
@@ -204,4 +209,22 @@ func clusterVersion(ctx context.Context, clientURL string, tlsConf *tls.Config) 
 		return Version{}, fmt.Errorf("%s/version: cluster version not decided yet (%s)", clientURL, v)
 	}
 	return v, nil
+}
+
+// portAnswers reports whether a plain TCP dial reaches a member's client
+// URL within half a second. A dead member's port (closed, or its address
+// gone) would otherwise hold a gRPC Status call for its whole timeout: in
+// a replacement, where one member is always dead, that was seconds of the
+// version step.
+func portAnswers(clientURL string) bool {
+	u, err := url.Parse(clientURL)
+	if err != nil || u.Host == "" {
+		return true // let Status say what is wrong
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 500*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
