@@ -91,13 +91,14 @@ func newCluster(t testing.TB, opts testcluster.Options) *testcluster.Cluster {
 
 // newMachine prepares a copy of the image in node's namespace; it is closed
 // (and its journal printed if the test failed) when the test ends.
-func newMachine(t testing.TB, image string, n *testcluster.Node) *nspawn.Machine {
+func newMachine(t testing.TB, image string, n *testcluster.Node, binds ...string) *nspawn.Machine {
 	t.Helper()
 	m, err := nspawn.New(nspawn.Options{
 		Image:   image,
 		Name:    n.Host.NS,
 		NetNS:   "/run/netns/" + n.Host.NS,
 		LogPath: filepath.Join(t.TempDir(), "nspawn.log"),
+		Binds:   binds,
 	})
 	if err != nil {
 		t.Fatal(err)

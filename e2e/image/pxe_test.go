@@ -2,13 +2,17 @@ package image
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,18 +91,28 @@ func TestImageProvisionedByRealClients(t *testing.T) {
 	// The image must trust the provisioning CA for https seeds.
 	trustCA(t, m1, caPEM)
 
-	// etcd2: Ignition, from a stub that replaces itself with the server's config.
-	m2 := newMachine(t, image, nodes["etcd2"])
+	// etcd2: Ignition, from a stub that replaces itself with the server's
+	// config. Ignition's config cache, which the initramfs leaves in /run,
+	// is there at boot.
+	cache2 := filepath.Join(t.TempDir(), "ignition.json")
+	m2 := newMachine(t, image, nodes["etcd2"], cache2+":/run/ignition.json")
 	stub := stubIgnition(base+"/ignition?mac="+macs["etcd2"], caPEM)
 	stubPath := filepath.Join(t.TempDir(), "stub.ign")
 	if err := os.WriteFile(stubPath, stub, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runIgnition(ctx, t, nodes["etcd2"], ignitionBin, m2, stubPath)
+	runIgnition(ctx, t, nodes["etcd2"], ignitionBin, m2, stubPath, cache2)
+	if !ignitionConfigHoldsAKey(t, cache2) {
+		t.Fatalf("etcd2: Ignition's config cache %s holds no private key: the scrub test below would prove nothing", cache2)
+	}
 
 	// etcd3: Ignition, from the generated file.
-	m3 := newMachine(t, image, nodes["etcd3"])
-	runIgnition(ctx, t, nodes["etcd3"], ignitionBin, m3, filepath.Join(c.Result.Nodes[2].Dir, "ignition.json"))
+	cache3 := filepath.Join(t.TempDir(), "ignition.json")
+	m3 := newMachine(t, image, nodes["etcd3"], cache3+":/run/ignition.json")
+	runIgnition(ctx, t, nodes["etcd3"], ignitionBin, m3, filepath.Join(c.Result.Nodes[2].Dir, "ignition.json"), cache3)
+	if !ignitionConfigHoldsAKey(t, cache3) {
+		t.Fatalf("etcd3: Ignition's config cache %s holds no private key: the scrub test below would prove nothing", cache3)
+	}
 
 	machines := []bootedMachine{{m1, nodes["etcd1"]}, {m2, nodes["etcd2"]}, {m3, nodes["etcd3"]}}
 	for _, bm := range machines {
@@ -120,11 +134,29 @@ func TestImageProvisionedByRealClients(t *testing.T) {
 	if err != nil || !strings.Contains(string(result), "NoCloudNet") || !strings.Contains(string(result), base+"/cloud-init/") {
 		t.Errorf("etcd1: cloud-init's data source is not the server: %v\n%s", err, result)
 	}
-	// Ignition applied etcd2's and etcd3's configs.
+	// Ignition applied etcd2's and etcd3's configs; its cached copy of each
+	// (keys included) is emptied by the watcher, as are cloud-init's.
 	for _, m := range []*nspawn.Machine{m2, m3} {
 		if _, err := os.Stat(m.Path("etc/.ignition-result.json")); err != nil {
 			t.Errorf("%s: no Ignition result: %v", m.Name(), err)
 		}
+	}
+	for _, bm := range []bootedMachine{machines[1], machines[2]} {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			out, err := bm.m.Exec(ctx, "stat", "-c", "%s", "/run/ignition.json")
+			if err == nil && strings.TrimSpace(string(out)) == "0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: Ignition's cached config /run/ignition.json not emptied a minute after boot: size %q, %v", bm.n.Name, out, err)
+				break
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	for _, bm := range machines {
+		checkNoKeyCopies(ctx, t, bm)
 	}
 	// The server logged each machine's fetch, from the machine's address.
 	logged := readFile(t, accessLog)
@@ -206,10 +238,10 @@ func stubIgnition(source string, caPEM []byte) []byte {
 
 // runIgnition runs the real ignition's fetch and files stages in the node's
 // network namespace against the machine's disk, as the initramfs would on
-// first boot.
-func runIgnition(ctx context.Context, t testing.TB, n *testcluster.Node, ignitionBin string, m *nspawn.Machine, config string) {
+// first boot, with its config cache (the fetched config, keys included) at
+// cache.
+func runIgnition(ctx context.Context, t testing.TB, n *testcluster.Node, ignitionBin string, m *nspawn.Machine, config, cache string) {
 	t.Helper()
-	cache := filepath.Join(t.TempDir(), "ignition.json")
 	for _, stage := range []string{"fetch", "files"} {
 		out, err := n.Host.Run(ctx, "env", "IGNITION_CONFIG_FILE="+config, ignitionBin,
 			"-platform", "file", "-stage", stage, "-root", m.Root(), "-config-cache", cache, "-log-to-stdout")
@@ -260,4 +292,68 @@ func tailLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ignitionConfigHoldsAKey reports whether an Ignition config (as Ignition
+// caches it) writes a private key: a file whose contents, a data URL,
+// gzip-compressed or not, decode to a PEM private key.
+func ignitionConfigHoldsAKey(t testing.TB, path string) bool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Storage struct {
+			Files []struct {
+				Path     string `json:"path"`
+				Contents struct {
+					Source      *string `json:"source"`
+					Compression *string `json:"compression"`
+				} `json:"contents"`
+			} `json:"files"`
+		} `json:"storage"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatalf("Ignition's cache %s: %v", path, err)
+	}
+	for _, f := range cfg.Storage.Files {
+		if f.Contents.Source == nil {
+			continue
+		}
+		body, err := decodeDataURL(*f.Contents.Source)
+		if err != nil {
+			continue
+		}
+		if c := f.Contents.Compression; c != nil && *c == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				continue
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				continue
+			}
+		}
+		if bytes.Contains(body, []byte("PRIVATE KEY-----")) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeDataURL decodes an RFC 2397 data URL's payload.
+func decodeDataURL(u string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(u, "data:")
+	if !ok {
+		return nil, fmt.Errorf("not a data URL")
+	}
+	meta, payload, ok := strings.Cut(rest, ",")
+	if !ok {
+		return nil, fmt.Errorf("data URL without a comma")
+	}
+	if strings.HasSuffix(meta, ";base64") {
+		return base64.StdEncoding.DecodeString(payload)
+	}
+	s, err := url.PathUnescape(payload)
+	return []byte(s), err
 }

@@ -42,6 +42,10 @@ type Options struct {
 	NetNS string
 	// LogPath receives systemd-nspawn's own output; default <dir>/nspawn.log.
 	LogPath string
+	// Binds are files or directories of the host mounted into the machine
+	// at boot, each "host-path:machine-path" (systemd-nspawn --bind): what
+	// an initramfs leaves in /run, which nspawn's own /run would hide.
+	Binds []string
 }
 
 // Machine is one copy of the image, prepared with New and started with Boot.
@@ -140,6 +144,9 @@ func (m *Machine) Boot() error {
 	}
 	if m.opts.NetNS != "" {
 		args = append(args, "--network-namespace-path="+m.opts.NetNS)
+	}
+	for _, b := range m.opts.Binds {
+		args = append(args, "--bind="+b)
 	}
 	// The machine's systemd manages the cgroup subtree it starts in. With
 	// no systemd on the host to give it a scope, that would be the host's
