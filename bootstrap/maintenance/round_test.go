@@ -32,7 +32,7 @@ type cluster struct {
 }
 
 // startThree starts a three-member cluster; flags go to every member.
-func startThree(t *testing.T, flags ...string) *cluster {
+func startThree(t testing.TB, flags ...string) *cluster {
 	t.Helper()
 	etcdtest.Binary(t, "etcd")
 	out := t.TempDir()
@@ -59,7 +59,7 @@ func startThree(t *testing.T, flags ...string) *cluster {
 
 // payload writes the node payload of member i, whose maintenance section
 // is maintenanceYAML (a flow mapping) and etcd's quota quota.
-func (c *cluster) payload(t *testing.T, i int, quota, maintenanceYAML string) string {
+func (c *cluster) payload(t testing.TB, i int, quota, maintenanceYAML string) string {
 	t.Helper()
 	name := c.names[i]
 	p := fmt.Sprintf(`apiVersion: etcdboot/v1
@@ -80,7 +80,7 @@ maintenance: %[2]s
 }
 
 // client connects to every member as admin.
-func (c *cluster) client(t *testing.T) *clientv3.Client {
+func (c *cluster) client(t testing.TB) *clientv3.Client {
 	t.Helper()
 	conf, err := c.members[0].TLS.ClientConfig()
 	if err != nil {
@@ -131,7 +131,7 @@ func (c *cluster) dbSizes(t *testing.T, cli *clientv3.Client) map[string]int64 {
 
 // fragment writes n values of size bytes, deletes them and compacts: the
 // database files keep their size, mostly free pages.
-func fragment(t *testing.T, cli *clientv3.Client, n, size int) {
+func fragment(t testing.TB, cli *clientv3.Client, n, size int) {
 	t.Helper()
 	rev := etcdtest.PutKeys(t, cli, n, size)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
