@@ -209,6 +209,13 @@ func (a *Agent) addLearner(ctx context.Context, n node, cli *clientv3.Client) (*
 	err := a.whileOtherLearner(ctx, func() (bool, error) {
 		err := retryReconfig(ctx, func() (err error) {
 			resp, err = cli.MemberAddAsLearner(ctx, n.peerURLs())
+			if errors.Is(err, rpctypes.ErrMemberNotFound) {
+				// Right after removing this node's earlier member, etcd
+				// may answer the add with "member not found" until the
+				// removal is applied everywhere: retried as a refusal
+				// for now.
+				return rpctypes.ErrUnhealthy
+			}
 			return err
 		})
 		if errors.Is(err, rpctypes.ErrTooManyLearners) {
