@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,29 @@ func TestImageRollsOntoANewEtcdOverItsDisk(t *testing.T) {
 	if err := c.Put(ctx, c.Nodes[0].ClientURL(), "/image/upgrade", "written-on-3.6"); err != nil {
 		t.Fatal(err)
 	}
+	// A fleet is rolled long after it formed: wait until etcd 3.6 has
+	// written its storage version into every member's data dir (its
+	// monitor does that a few seconds after the cluster version is set),
+	// else the agent rightly refuses 3.7 over a data dir that has none.
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for _, n := range c.Nodes {
+		for {
+			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+			st, err := cli.Status(sctx, n.ClientURL())
+			scancel()
+			if err == nil && strings.HasPrefix(st.StorageVersion, "3.6") {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s never wrote storage version 3.6: %v, %+v", n.Name, err, st)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
 	layer := etcdLayer(t, filepath.Join(bin, "etcd-v3.7.3"))
 	for _, bm := range machines {
 		if err := bm.m.Stop(30 * time.Second); err != nil {
@@ -104,11 +128,7 @@ func TestImageRollsOntoANewEtcdOverItsDisk(t *testing.T) {
 			t.Fatalf("%s after the reimage: upgrades %+v, etcd %s; want a finished upgrade to 3.7.3", bm.n.Name, st.Upgrades, st.EtcdVersion)
 		}
 	}
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+
 	tlsConf, err := c.AdminTLS().ClientConfig()
 	if err != nil {
 		t.Fatal(err)
