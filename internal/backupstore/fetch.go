@@ -2,8 +2,6 @@ package backupstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -70,18 +68,26 @@ func (s *Store) Fetch(ctx context.Context, name, dst string, want Expect) (Manif
 	case want.ClusterID != "" && m.ClusterID != want.ClusterID:
 		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s is a backup of cluster ID %s, not %s: %w; pick one of this cluster's (etcdboot backup list)", s.target, name, m.ClusterID, want.ClusterID, ErrOtherCluster)
 	}
-	sum, size, err := s.download(ctx, m.Object, dst)
+	digest := snapshot.NewDigest()
+	size, err := s.download(ctx, m.Object, dst, digest)
 	if errors.Is(err, ErrNotFound) {
 		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s has a manifest but no snapshot object %s: %w; take another backup (etcdboot backup list shows what is left)", s.target, name, m.Object, ErrIncomplete)
 	}
 	if err != nil {
 		return m, snapshot.Info{}, err
 	}
-	if size != m.Size || sum != m.SHA256 {
+	// etcd's appended hash and the file's sha256, both from the download's
+	// one pass: the file is not read again but by bbolt's check.
+	sum, hashErr := digest.Verify(dst)
+	switch {
+	case size != m.Size || hashErr == nil && sum != m.SHA256:
 		os.Remove(dst)
 		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s downloads as %d bytes with sha256 %s, its manifest says %d bytes, %s: %w; use an older backup", s.target, m.Object, size, sum, m.Size, m.SHA256, ErrIntegrity)
+	case hashErr != nil:
+		os.Remove(dst)
+		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s: %w: %w; use an older backup", s.target, m.Object, ErrIntegrity, hashErr)
 	}
-	info, err := snapshot.Status(dst)
+	info, err := snapshot.CheckDatabase(dst, sum)
 	if err != nil {
 		os.Remove(dst)
 		return m, info, fmt.Errorf("backup target %s: %s: %w: %w; use an older backup", s.target, m.Object, ErrIntegrity, err)
@@ -93,16 +99,19 @@ func (s *Store) Fetch(ctx context.Context, name, dst string, want Expect) (Manif
 	return m, info, nil
 }
 
-// download streams key into dst and returns its sha256 and size.
-func (s *Store) download(ctx context.Context, key, dst string) (string, int64, error) {
+// download streams key into dst through hash and returns its size. The
+// file is renamed into place whole but not fsynced: whoever restores it
+// checks its sha256 again, so a copy a crash left damaged is refused then
+// and downloaded anew.
+func (s *Store) download(ctx context.Context, key, dst string, hash io.Writer) (int64, error) {
 	r, err := s.bucket.NewReader(ctx, key, nil)
 	if err != nil {
-		return "", 0, s.wrap("download", key, err)
+		return 0, s.wrap("download", key, err)
 	}
 	defer r.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part-*")
 	if err != nil {
-		return "", 0, fmt.Errorf("download %s: %w", key, err)
+		return 0, fmt.Errorf("download %s: %w", key, err)
 	}
 	ok := false
 	defer func() {
@@ -111,22 +120,18 @@ func (s *Store) download(ctx context.Context, key, dst string) (string, int64, e
 			os.Remove(tmp.Name())
 		}
 	}()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), r)
+	n, err := io.Copy(io.MultiWriter(tmp, hash), r)
 	if err != nil {
-		return "", 0, s.wrap("download", key, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", 0, fmt.Errorf("download %s: %w", key, err)
+		return 0, s.wrap("download", key, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", 0, fmt.Errorf("download %s: %w", key, err)
+		return 0, fmt.Errorf("download %s: %w", key, err)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", 0, fmt.Errorf("download %s: %w", key, err)
+		return 0, fmt.Errorf("download %s: %w", key, err)
 	}
 	ok = true
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return n, nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

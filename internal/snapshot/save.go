@@ -1,15 +1,11 @@
 package snapshot
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math"
 	"os"
@@ -172,7 +168,7 @@ const receiveQueue = 64
 // receive writes the snapshot stream into f as it arrives, each message's
 // bytes straight from gRPC (no copy between), and hashes them on the way: a
 // goroutine writes and hashes while the stream goes on.
-func receive(ctx context.Context, cli *clientv3.Client, endpoint string, f *os.File, progressTo io.Writer) (*streamDigest, error) {
+func receive(ctx context.Context, cli *clientv3.Client, endpoint string, f *os.File, progressTo io.Writer) (*Digest, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Snapshot(ctx, &pb.SnapshotRequest{}, grpc.MaxCallRecvMsgSize(math.MaxInt32))
@@ -183,7 +179,7 @@ func receive(ctx context.Context, cli *clientv3.Client, endpoint string, f *os.F
 	if isTerminal(progressTo) {
 		p = &progress{w: progressTo, from: endpoint, start: time.Now()}
 	}
-	digest := newStreamDigest()
+	digest := NewDigest()
 	blobs := make(chan []byte, receiveQueue)
 	var writeErr error
 	var wg sync.WaitGroup
@@ -231,10 +227,10 @@ func receive(ctx context.Context, cli *clientv3.Client, endpoint string, f *os.F
 // f is fsynced and closed, and output's .sha256 is written to a temporary
 // file beside it and fsynced, whose name it returns for the caller to
 // rename into place.
-func checkReceived(f *os.File, digest *streamDigest, check *dbCheck, output string) (Info, string, error) {
+func checkReceived(f *os.File, digest *Digest, check *dbCheck, output string) (Info, string, error) {
 	path := f.Name()
 	info := Info{Path: path}
-	sum, err := digest.verify(path)
+	sum, err := digest.Verify(path)
 	if err != nil {
 		return info, "", err
 	}
@@ -265,47 +261,6 @@ func checkReceived(f *os.File, digest *streamDigest, check *dbCheck, output stri
 	}
 	info.Hash, info.Revision, info.TotalKeys, info.TotalSize, info.Version = st.Hash, st.Revision, st.TotalKey, st.TotalSize, st.Version
 	return info, sumTmp, nil
-}
-
-// streamDigest hashes a snapshot stream as it passes, in one pass: the
-// database (every byte but the last hashSize, which are held back) and then,
-// from the same state, the whole file.
-type streamDigest struct {
-	h    hash.Hash
-	tail [hashSize]byte
-	n    int // bytes held in tail
-}
-
-func newStreamDigest() *streamDigest { return &streamDigest{h: sha256.New()} }
-
-// Write hashes p, holding back the last hashSize bytes seen so far.
-func (d *streamDigest) Write(p []byte) {
-	if len(p) >= hashSize {
-		d.h.Write(d.tail[:d.n])
-		d.h.Write(p[:len(p)-hashSize])
-		d.n = copy(d.tail[:], p[len(p)-hashSize:])
-		return
-	}
-	if over := d.n + len(p) - hashSize; over > 0 {
-		d.h.Write(d.tail[:over])
-		d.n = copy(d.tail[:], d.tail[over:d.n])
-	}
-	d.n += copy(d.tail[d.n:], p)
-}
-
-// verify checks that the held-back bytes are the sha256 of the bytes before
-// them, as etcd appends it to every snapshot it streams, and returns the
-// hex sha256 of the whole stream.
-func (d *streamDigest) verify(path string) (string, error) {
-	if d.n < hashSize {
-		return "", &IntegrityError{Path: path, Kind: ErrTruncated, Problem: "the stream ended before the sha256 etcd appends to every snapshot"}
-	}
-	if want := d.h.Sum(nil); !bytes.Equal(d.tail[:], want) {
-		return "", &IntegrityError{Path: path, Kind: ErrCorrupt,
-			Problem: fmt.Sprintf("the sha256 of its database is %x, but etcd appended %x when it took the snapshot", want, d.tail[:])}
-	}
-	d.h.Write(d.tail[:])
-	return hex.EncodeToString(d.h.Sum(nil)), nil
 }
 
 // pickEndpoint chooses the member to snapshot. One endpoint is taken as

@@ -20,13 +20,13 @@ func TestStreamDigestInAnyChunking(t *testing.T) {
 	stream := append(db, dbSum[:]...)
 	whole := sha256.Sum256(stream)
 	for _, maxChunk := range []int{1, 7, 31, 32, 33, 1000, 32 * 1024, len(stream)} {
-		d := newStreamDigest()
+		d := NewDigest()
 		for rest := stream; len(rest) > 0; {
 			n := min(len(rest), 1+rng.IntN(maxChunk))
 			d.Write(rest[:n])
 			rest = rest[n:]
 		}
-		got, err := d.verify("snap.db")
+		got, err := d.Verify("snap.db")
 		if err != nil {
 			t.Fatalf("chunks up to %d: %v", maxChunk, err)
 		}
@@ -43,14 +43,14 @@ func TestStreamDigestRefusesDamagedStreams(t *testing.T) {
 	sum := sha256.Sum256(db)
 	stream := append(db, sum[:]...)
 	stream[3] ^= 1
-	d := newStreamDigest()
+	d := NewDigest()
 	d.Write(stream)
-	if _, err := d.verify("snap.db"); !errors.Is(err, ErrCorrupt) {
+	if _, err := d.Verify("snap.db"); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("flipped byte: %v, want ErrCorrupt", err)
 	}
-	d = newStreamDigest()
+	d = NewDigest()
 	d.Write(stream[:hashSize-1])
-	if _, err := d.verify("snap.db"); !errors.Is(err, ErrTruncated) {
+	if _, err := d.Verify("snap.db"); !errors.Is(err, ErrTruncated) {
 		t.Errorf("short stream: %v, want ErrTruncated", err)
 	}
 }

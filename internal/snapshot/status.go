@@ -75,7 +75,15 @@ func Status(path string) (Info, error) {
 	if err != nil {
 		return info, err
 	}
-	info.SHA256 = sum
+	return CheckDatabase(path, sum)
+}
+
+// CheckDatabase is the rest of Status for a file whose digests were
+// checked as it was written (by a Digest on the stream, whose sum it is):
+// bbolt's consistency check, in a child process, and what the database
+// holds. A database that fails the check is an *IntegrityError.
+func CheckDatabase(path, sum string) (Info, error) {
+	info := Info{Path: path, SHA256: sum}
 	st, err := dbStatus(path)
 	if err != nil {
 		return info, &IntegrityError{Path: path, Kind: ErrCorrupt, Problem: oneLine(err.Error())}
