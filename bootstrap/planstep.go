@@ -40,15 +40,20 @@ func (a *Agent) decide(ctx context.Context, n node, found discovered, prev Journ
 	if err != nil {
 		return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
 	}
-	if own := n.findSelf(found.runningMembers()); plan.Action == ActionNew && self == SelfUnstarted && own != nil && own.ID != MemberID(n.peerURLs(), p.Token) {
+	if listed := n.findSelf(found.runningMembers()); listed != nil && listedUnderAnotherID(plan.Action, self, listed.ID, MemberID(n.peerURLs(), p.Token), ownDataDirID(rep, own, n, a.journal.State.MemberID)) {
 		// The others formed the cluster from a backup: restore the same one.
-		src, err := a.recoveredPeerSource(ctx, n, own.ID)
+		src, err := a.recoveredPeerSource(ctx, n, listed.ID)
 		if err != nil {
 			return Plan{}, nil, err
 		}
 		if src != nil {
+			moveAside := rep.State != DataDirEmpty || own != nil
 			plan = recoveryPlan(src)
+			plan.MoveAside = moveAside
 			plan.Reason = fmt.Sprintf("the running cluster formed from backup %s and lists this member unstarted: restore the same backup to start as that member", src.Backup)
+			if moveAside {
+				plan.Reason += ", moving this member's older data dir aside"
+			}
 		}
 	}
 	if found.running != nil {
@@ -134,4 +139,38 @@ func containsStep(done []StepRecord, s Step) bool {
 		}
 	}
 	return false
+}
+
+// listedUnderAnotherID reports whether a running cluster lists this node
+// unstarted under an ID (listed) that is neither the one its payload's
+// token gives (payloadID, for a new member) nor its data dir's (dataDirID,
+// for a restart): the others formed the cluster from a backup, under the
+// recovered token, while this member was away (booting late, or a
+// survivor of the quorum loss still running on the old data). It is pure.
+func listedUnderAnotherID(action Action, self SelfState, listed, payloadID, dataDirID uint64) bool {
+	if self != SelfUnstarted {
+		return false
+	}
+	switch action {
+	case ActionNew:
+		return listed != payloadID
+	case ActionRestart:
+		return dataDirID != 0 && listed != dataDirID
+	}
+	return false
+}
+
+// ownDataDirID is the member ID this node's data dir holds: its running
+// etcd's, the entry of the data dir's member list with this node's name
+// or peer URLs, or the journal's; 0 when none says.
+func ownDataDirID(rep DataDirReport, own *ownEtcd, n node, journaled uint64) uint64 {
+	if own != nil {
+		return own.id
+	}
+	for _, m := range rep.Members {
+		if m.Name == n.name() {
+			return m.ID
+		}
+	}
+	return journaled
 }

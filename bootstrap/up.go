@@ -95,7 +95,7 @@ func (a *Agent) upSteps() []upStep {
 		}},
 		{StepHealthy, func(ctx context.Context, s upState) (upState, error) {
 			if err := a.waitHealthy(ctx, s.node, s.sup, s.joined.joiner); err != nil {
-				return s, err
+				return s, gateError{err}
 			}
 			if s.plan.Recover != nil {
 				a.recordRecoveredCluster(ctx, s.node, s.plan.Recover)
@@ -119,8 +119,55 @@ func stepsToRun(exec bool) []Step {
 
 // Up runs every step: payload, firewall, discovery, plan, data dir, config,
 // start, health gate. In exec mode it then supervises etcd until ctx ends or
-// etcd exits.
+// etcd exits; when the watcher acts on an operator's recovery request, it
+// runs the steps again, as a reboot would.
 func (a *Agent) Up(ctx context.Context) error {
+	gateFailures := 0
+	for {
+		err := a.upOnce(ctx)
+		var again bool
+		if again, gateFailures = runAgain(err, gateFailures); !again || ctx.Err() != nil {
+			return err
+		}
+		a.log.Warn("running the boot steps again", "why", err)
+	}
+}
+
+// maxGateReruns is how many times in a row Up runs its steps again after
+// the health gate failed.
+const maxGateReruns = 2
+
+// errEtcdExited: the supervised etcd exited after it was ready.
+var errEtcdExited = errors.New("etcd exited")
+
+// gateError is a failed health gate, its message unchanged.
+type gateError struct{ err error }
+
+func (e gateError) Error() string { return e.err.Error() }
+func (e gateError) Unwrap() error { return e.err }
+
+// runAgain decides, from how a run of Up's steps ended, whether to run
+// them again, as a reboot would, and returns the health gate's failures in
+// a row. An operator's recovery request and an etcd that exited after it
+// was ready run them again: the plan step looks afresh, so a member that
+// the group removed while it was cut off or restarting (etcd exits with
+// "the member has been permanently removed") moves its data dir aside and
+// rejoins instead of staying down. A failed health gate runs them again
+// maxGateReruns times in a row (the member may have been removed between
+// the plan and the start); anything else ends Up. It is pure.
+func runAgain(err error, gateFailures int) (bool, int) {
+	var gate gateError
+	switch {
+	case errors.Is(err, errRecoveryRequested), errors.Is(err, errEtcdExited):
+		return true, 0
+	case errors.As(err, &gate) && gateFailures < maxGateReruns:
+		return true, gateFailures + 1
+	}
+	return false, gateFailures
+}
+
+// upOnce is one run of Up's steps, then the exec-mode supervisor.
+func (a *Agent) upOnce(ctx context.Context) error {
 	s := upState{prev: a.journal.State}
 	a.journal.State.Done = nil
 	run := stepsToRun(a.cfg.Exec)
@@ -195,12 +242,24 @@ func (a *Agent) Ready(ctx context.Context) error {
 }
 
 // supervise forwards SIGTERM and SIGINT to etcd and returns when it exits.
+// When the watcher acts on an operator's recovery request, it stops etcd
+// and returns errRecoveryRequested.
 func (a *Agent) supervise(ctx context.Context, n node, sup *Supervisor) error {
 	// The supervisor also keeps the firewall in step with membership.
 	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
+	requested := make(chan string, 1)
+	watched := make(chan struct{})
+	defer func() {
+		stopWatch()
+		<-watched // the boot steps that may follow own the journal
+	}()
 	go func() {
-		if err := a.watch(wctx, n); err != nil {
+		defer close(watched)
+		act := func(_ context.Context, why string) error {
+			requested <- why
+			return nil
+		}
+		if err := a.watch(wctx, n, act); err != nil {
 			a.log.Warn("watch stopped", "err", err)
 		}
 	}()
@@ -214,11 +273,17 @@ func (a *Agent) supervise(ctx context.Context, n node, sup *Supervisor) error {
 			return sup.Stop(30 * time.Second)
 		case <-ctx.Done():
 			return sup.Stop(30 * time.Second)
+		case why := <-requested:
+			a.log.Info("stopping etcd to run the boot steps again", "why", why)
+			if err := sup.Stop(30 * time.Second); err != nil {
+				return err
+			}
+			return fmt.Errorf("%s: %w", why, errRecoveryRequested)
 		case err := <-sup.Done():
 			if err == nil {
 				err = errors.New("exit status 0")
 			}
-			return fmt.Errorf("etcd exited (%v); see %s", err, sup.LogPath())
+			return fmt.Errorf("%w (%v); see %s", errEtcdExited, err, sup.LogPath())
 		}
 	}
 }

@@ -61,11 +61,14 @@ func (a *Agent) Watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.watch(ctx, n)
+	return a.watch(ctx, n, restartAgentUnit)
 }
 
 // watch is Watch for node n, also run by the exec-mode supervisor.
-func (a *Agent) watch(ctx context.Context, n node) error {
+// actOnRequest acts on an operator's recovery request once no quorum
+// answers (see followRecoveryRequests): it stops etcd and runs the boot
+// steps again.
+func (a *Agent) watch(ctx context.Context, n node, actOnRequest func(ctx context.Context, why string) error) error {
 	if err := a.startMetrics(ctx, n); err != nil {
 		a.log.Warn("agent metrics not served", "err", err)
 	}
@@ -91,6 +94,7 @@ func (a *Agent) watch(ctx context.Context, n node) error {
 	}
 	defer cli.Close()
 	go a.watchAlarms(ctx, n, cli)
+	go a.followRecoveryRequests(ctx, n, cli, tlsConf, actOnRequest)
 	var last []netip.Addr
 	tick := time.NewTicker(WatchInterval)
 	defer tick.Stop()
