@@ -60,6 +60,10 @@ type JournalState struct {
 	// RestoreToken is the token a recovery from a backup restored the data
 	// dir with (RecoverySource.Token); the data dir's member IDs follow it.
 	RestoreToken string `json:"restoreToken,omitempty"`
+	// Left is set by `leave` once this member left its cluster on purpose:
+	// the supervising `up` then lets etcd's exit end it instead of running
+	// the boot steps again (which would rejoin). The next `up` clears it.
+	Left bool `json:"left,omitempty"`
 	// AppliedRecoveryRequest is the nonce of the last operator's recovery
 	// request this member acted on.
 	AppliedRecoveryRequest string `json:"appliedRecoveryRequest,omitempty"`
@@ -162,4 +166,15 @@ func (j *Journal) Save() error {
 // writeFileAtomic replaces path so that a crash leaves the old or the new file.
 func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
 	return atomicfile.Write(path, data, mode)
+}
+
+// leftOnPurpose reads the journal file at path as `leave`, another
+// process, last wrote it, and reports whether it says this member left.
+func leftOnPurpose(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var st JournalState
+	return json.Unmarshal(data, &st) == nil && st.Left
 }

@@ -122,6 +122,7 @@ func (a *Agent) afterLeave(ctx context.Context, n node) error {
 	}
 	a.journal.State.Plan = nil
 	a.journal.State.MemberID = 0
+	a.journal.State.Left = true
 	if err := a.journal.Save(); err != nil {
 		return err
 	}

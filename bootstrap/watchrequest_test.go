@@ -42,22 +42,24 @@ func TestRunAgain(t *testing.T) {
 		name      string
 		err       error
 		failures  int
+		left      bool
 		want      bool
 		wantAfter int
 	}{
-		{"ended by a signal", nil, 0, false, 0},
-		{"a step failed", errors.New("payload: bad"), 0, false, 0},
-		{"recovery request", fmt.Errorf("recovery request n1: %w", errRecoveryRequested), 2, true, 0},
-		{"etcd exited after ready (removed)", fmt.Errorf("%w (exit status 1)", errEtcdExited), 1, true, 0},
-		{"first failed gate", fmt.Errorf("healthy: %w", gate), 0, true, 1},
-		{"second failed gate", fmt.Errorf("healthy: %w", gate), 1, true, 2},
-		{"third failed gate ends it", fmt.Errorf("healthy: %w", gate), maxGateReruns, false, maxGateReruns},
+		{"ended by a signal", nil, 0, false, false, 0},
+		{"a step failed", errors.New("payload: bad"), 0, false, false, 0},
+		{"recovery request", fmt.Errorf("recovery request n1: %w", errRecoveryRequested), 2, false, true, 0},
+		{"etcd exited after ready (removed)", fmt.Errorf("%w (exit status 1)", errEtcdExited), 1, false, true, 0},
+		{"etcd stopped by leave", fmt.Errorf("%w (signal: terminated)", errEtcdExited), 0, true, false, 0},
+		{"first failed gate", fmt.Errorf("healthy: %w", gate), 0, false, true, 1},
+		{"second failed gate", fmt.Errorf("healthy: %w", gate), 1, false, true, 2},
+		{"third failed gate ends it", fmt.Errorf("healthy: %w", gate), maxGateReruns, false, false, maxGateReruns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, after := runAgain(tt.err, tt.failures)
+			got, after := runAgain(tt.err, tt.failures, tt.left)
 			if got != tt.want || after != tt.wantAfter {
-				t.Errorf("runAgain(%v, %d) = %v, %d; want %v, %d", tt.err, tt.failures, got, after, tt.want, tt.wantAfter)
+				t.Errorf("runAgain(%v, %d, %v) = %v, %d; want %v, %d", tt.err, tt.failures, tt.left, got, after, tt.want, tt.wantAfter)
 			}
 		})
 	}
