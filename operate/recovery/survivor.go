@@ -171,7 +171,9 @@ func whoIs(ctx context.Context, ep string, tlsConf *tls.Config) (*survivorMember
 }
 
 // backUp takes a snapshot from the member (checked as it streams: etcd's
-// appended hash and bbolt's consistency check) and uploads it to store as
+// appended hash and bbolt's consistency check), restores it into a scratch
+// member to prove it restores with the same revision and key count, and
+// uploads it to store as
 // a backup of cluster taken at taken, marked as the survivor's: data
 // first, manifest last, as every backup.
 func (s *survivorMember) backUp(ctx context.Context, store *backupstore.Store, cluster string, taken time.Time) (backupstore.Manifest, error) {
@@ -184,10 +186,20 @@ func (s *survivorMember) backUp(ctx context.Context, store *backupstore.Store, c
 	if err != nil {
 		return backupstore.Manifest{}, fmt.Errorf("member %s's data: %w", s.name, err)
 	}
+	// Every member will restore this snapshot: prove it restores, with
+	// the keyspace it was taken with, before the request names it.
+	got, err := snapshot.TrialRestore(info.Path, info.SHA256, tmp)
+	if err != nil {
+		return backupstore.Manifest{}, fmt.Errorf("member %s's data: %w; no recovery request was written", s.name, err)
+	}
+	if got.Revision != info.Revision || got.TotalKeys != info.TotalKeys {
+		return backupstore.Manifest{}, fmt.Errorf("member %s's data: a trial restore has revision %d and %d keys, the snapshot had %d and %d when it was taken; no recovery request was written",
+			s.name, got.Revision, got.TotalKeys, info.Revision, info.TotalKeys)
+	}
 	m, err := store.Put(ctx, info.Path, backupstore.Manifest{
 		Cluster: cluster, ClusterID: s.clusterID, Member: s.name, Source: backupstore.SourceSurvivor, Taken: taken,
 		Revision: info.Revision, TotalKeys: info.TotalKeys, EtcdVersion: s.version, StorageVersion: info.Version,
-		Hash: info.Hash, SHA256: info.SHA256, Verified: true,
+		Hash: info.Hash, SHA256: info.SHA256, Verified: true, TestRestored: true,
 	})
 	if err != nil {
 		return m, fmt.Errorf("upload of member %s's data: %w; no recovery request was written", s.name, err)

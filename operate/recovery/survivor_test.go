@@ -101,7 +101,7 @@ func (lc liveCluster) store(t *testing.T) *backupstore.Store {
 // TestRecoverFromASurvivingMember: on a real cluster of three that lost two
 // members, recover --from-member takes the survivor's snapshot through
 // etcd's Maintenance API (which answers without a quorum), uploads it as a
-// verified backup marked as the survivor's, with every key it holds, and
+// verified, trial-restored backup marked as the survivor's, with every key it holds, and
 // writes the request naming it. It refuses while a quorum answers, for a
 // member that is down or not among the endpoints, and with --from too;
 // none of these leaves anything in the store.
@@ -144,8 +144,8 @@ func TestRecoverFromASurvivingMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := res.Uploaded
-	if m == nil || m.Member != "etcd1" || m.Source != backupstore.SourceSurvivor || !m.Verified || m.Revision != rev || m.TotalKeys != 500 || m.ClusterID == "" {
-		t.Fatalf("uploaded %+v: want a verified backup of etcd1 at revision %d with 500 keys", m, rev)
+	if m == nil || m.Member != "etcd1" || m.Source != backupstore.SourceSurvivor || !m.Verified || !m.TestRestored || m.Revision != rev || m.TotalKeys != 500 || m.ClusterID == "" {
+		t.Fatalf("uploaded %+v: want a verified, trial-restored backup of etcd1 at revision %d with 500 keys", m, rev)
 	}
 	l, err := s.List(ctx, "demo")
 	if err != nil || len(l.Verified()) != 1 || l.Verified()[0] != *m {
