@@ -127,7 +127,7 @@ func storedSnapshotStatus(ctx context.Context, args []string) (snapshot.Info, er
 		return snapshot.Info{}, err
 	}
 	defer os.RemoveAll(dir)
-	_, info, err := store.Fetch(ctx, name, filepath.Join(dir, name+".db"), backupstore.Expect{})
+	_, info, err := store.Fetch(ctx, name, filepath.Join(dir, name+".db"), backupstore.Expect{Recheck: true})
 	info.Path = target + " " + name
 	return info, err
 }

@@ -2,6 +2,7 @@ package backupstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,10 @@ import (
 
 	"github.com/etcdboot/etcdboot/internal/snapshot"
 )
+
+// hashSize is the length of the sha256 etcd appends to a snapshot: the
+// object is the database and its hash.
+const hashSize = sha256.Size
 
 // errBadManifest marks a manifest that exists but does not parse.
 var errBadManifest = errors.New("bad manifest")
@@ -23,6 +28,9 @@ type Expect struct {
 	// ClusterID is etcd's cluster ID in hex (a restored cluster has a new
 	// one, so recovery leaves it empty and checks the name).
 	ClusterID string
+	// Recheck reads the database (bbolt's check, revision, key count and
+	// size) even when the manifest says its writer did: for a status.
+	Recheck bool
 }
 
 // Manifest reads the manifest of backup name.
@@ -50,11 +58,14 @@ func (s *Store) readManifest(ctx context.Context, name string) (Manifest, error)
 }
 
 // Fetch downloads backup name into the file dst (through a temporary file
-// beside it, fsynced and renamed, so dst is whole or absent) and checks it:
-// the manifest matches want, the file has the manifest's size and sha256,
-// and snapshot.Status finds etcd's appended hash, the database consistent,
-// and the manifest's revision and key count. It returns the manifest and
-// what Status found. A backup that fails a check matches ErrIntegrity (a
+// beside it, renamed, so dst is whole or absent) and checks it: the
+// manifest matches want, and the download, in its one pass, has the
+// manifest's size and sha256 and etcd's appended hash. A backup whose
+// manifest says Verified is then the file its writer read back and checked
+// (bbolt's check, revision and key count) before it wrote the manifest; an
+// unverified one, or any with want.Recheck, gets those checks here
+// (snapshot.CheckDatabase). It
+// returns the manifest and what the file holds. A backup that fails a check matches ErrIntegrity (a
 // recovery takes the one before it), one of another cluster
 // ErrOtherCluster, a manifest whose object is gone ErrIncomplete.
 func (s *Store) Fetch(ctx context.Context, name, dst string, want Expect) (Manifest, snapshot.Info, error) {
@@ -86,6 +97,13 @@ func (s *Store) Fetch(ctx context.Context, name, dst string, want Expect) (Manif
 	case hashErr != nil:
 		os.Remove(dst)
 		return m, snapshot.Info{}, fmt.Errorf("backup target %s: %s: %w: %w; use an older backup", s.target, m.Object, ErrIntegrity, hashErr)
+	}
+	if m.Verified && !want.Recheck {
+		// The bytes are those the writer read back and checked (bbolt's
+		// check, revision and key count) before it wrote this manifest:
+		// checking the database again would only read it once more.
+		return m, snapshot.Info{Path: dst, SHA256: sum, Hash: m.Hash, Revision: m.Revision, TotalKeys: m.TotalKeys,
+			TotalSize: m.Size - hashSize, Version: m.StorageVersion}, nil
 	}
 	info, err := snapshot.CheckDatabase(dst, sum)
 	if err != nil {

@@ -157,6 +157,16 @@ func testPutListFetchPrune(t *testing.T, target string) {
 	if !bytes.Equal(got, orig) || m.Name != newest.Name || info.Revision != 4 || info.SHA256 != newest.SHA256 {
 		t.Errorf("fetched %d bytes (want %d), manifest %s, info %+v", len(got), len(orig), m.Name, info)
 	}
+	// A verified backup's database is not read again; what Fetch says of
+	// it is what reading it (Recheck, as snapshot status does) finds.
+	_, read, err := s.Fetch(ctx, newest.Name, filepath.Join(t.TempDir(), "status.db"), Expect{Recheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read.Path = info.Path
+	if info != read {
+		t.Errorf("Fetch of a verified backup says %+v, reading its database %+v", info, read)
+	}
 
 	removed, err := s.Prune(ctx, "demo", Retention{Keep: 3}, t0.Add(4*time.Hour))
 	if err != nil || strings.Join(removed, " ") != want[3] {
