@@ -78,12 +78,17 @@ func (g *generator) dns() error {
 // pkiCopy copies a file of out/pki (src) to dst under another output dir.
 type pkiCopy struct{ src, dst string }
 
-// copyPKI copies files from out/pki under dir; keys stay 0600.
+// copyPKI copies files from out/pki under dir; keys stay 0600. ca.crt is
+// the CA's trust (pki.Authority.TrustPEM), as in the payloads: during a CA
+// rotation both roots without the cross-certificate.
 func (g *generator) copyPKI(dir string, files []pkiCopy) error {
 	for _, f := range files {
 		data, err := os.ReadFile(filepath.Join(g.pkiDir().Path, f.src))
 		if err != nil {
 			return err
+		}
+		if f.src == "ca.crt" {
+			data = g.ca.authority.TrustPEM()
 		}
 		mode := os.FileMode(0o644)
 		if filepath.Ext(f.dst) == ".key" {

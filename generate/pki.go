@@ -126,7 +126,7 @@ func (g *generator) record(rel ...string) { g.res.Files = append(g.res.Files, re
 func (g *generator) memberFiles(name string, t spec.NodeTLS) []ignition.File {
 	mc := g.certs[name]
 	files := []ignition.File{
-		{Path: t.CAFile, Mode: 0o644, Contents: g.ca.authority.CertPEM()},
+		{Path: t.CAFile, Mode: 0o644, Contents: g.ca.authority.TrustPEM()},
 		{Path: t.ServerCertFile, Mode: 0o644, Contents: mc.server.CertPEM},
 		{Path: t.ServerKeyFile, Mode: 0o600, Contents: mc.server.KeyPEM, Secret: true},
 		{Path: t.PeerCertFile, Mode: 0o644, Contents: mc.peer.CertPEM},
@@ -139,7 +139,7 @@ func (g *generator) memberFiles(name string, t spec.NodeTLS) []ignition.File {
 // CA certificate and the member-issuing intermediate, never the root key.
 func (g *generator) groupFiles(t spec.NodeTLS) []ignition.File {
 	return []ignition.File{
-		{Path: t.CAFile, Mode: 0o644, Contents: g.ca.authority.CertPEM()},
+		{Path: t.CAFile, Mode: 0o644, Contents: g.ca.authority.TrustPEM()},
 		{Path: t.IssuerCertFile, Mode: 0o644, Contents: g.group.issuer.CertPEM()},
 		{Path: t.IssuerKeyFile, Mode: 0o600, Contents: g.group.issuer.KeyPEM(), Secret: true},
 	}

@@ -1,10 +1,13 @@
 package generate
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -41,5 +44,54 @@ func TestPayloadsCarryTheTLSMinimum(t *testing.T) {
 	}
 	if got := res.Launch.Bundle.Payload.TLS.MinVersion; got != spec.TLS13 {
 		t.Errorf("launch payload tls.minVersion = %q, want TLS1.3", got)
+	}
+}
+
+// TestGenerateDuringACARotationTrustsBothRoots: while a CA rotation has
+// out/pki/ca.crt hold the old and the new root (phase a), a plain generate
+// writes both into every payload's CA file and the Prometheus and kubeadm
+// copies, not the signing root alone, so no member it reaches distrusts
+// the certificates the next phase brings.
+func TestGenerateDuringACARotationTrustsBothRoots(t *testing.T) {
+	out := t.TempDir()
+	opts := Options{SpecPath: "../examples/three-node-static/cluster.yaml", OutDir: out}
+	if _, err := Run(opts); err != nil {
+		t.Fatal(err)
+	}
+	caPath := filepath.Join(out, "pki", "ca.crt")
+	old, err := os.ReadFile(caPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := pki.NewRootCA("etcd", pki.KeySpec{}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := append(append([]byte(nil), old...), next.CertPEM()...)
+	if err := os.WriteFile(caPath, bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range res.Nodes {
+		found := false
+		for _, f := range n.Bundle.Files {
+			if f.Path == n.Bundle.Payload.TLS.CAFile {
+				found = true
+				if !bytes.Equal(f.Contents, bundle) {
+					t.Errorf("node %s: CA file holds %d bytes, want both roots (%d)", n.Name, len(f.Contents), len(bundle))
+				}
+			}
+		}
+		if !found {
+			t.Errorf("node %s: no CA file in its payload", n.Name)
+		}
+	}
+	for _, copyPath := range []string{"monitoring/tls/ca.crt", "kubeadm/pki/etcd/ca.crt"} {
+		if got, err := os.ReadFile(filepath.Join(out, copyPath)); err != nil || !bytes.Equal(got, bundle) {
+			t.Errorf("%s: %d bytes, %v; want both roots", copyPath, len(got), err)
+		}
 	}
 }

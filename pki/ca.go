@@ -32,6 +32,7 @@ type Authority struct {
 	cert     *x509.Certificate
 	certPEM  []byte // this CA's own certificate
 	chainPEM []byte // certificates a leaf presents after itself; empty for a root
+	trustPEM []byte // its certificate and the other roots loaded with it
 	keyPEM   []byte
 	key      crypto.Signer
 	signer   *local.Signer
@@ -121,9 +122,13 @@ func LoadAuthority(certPEM, keyPEM []byte) (*Authority, error) {
 		signer:      s,
 		constrained: certs,
 	}
-	for _, c := range certs {
-		if !selfSigned(c) {
+	a.trustPEM = a.CertPEM()
+	for i, c := range certs {
+		switch {
+		case !selfSigned(c):
 			a.chainPEM = append(a.chainPEM, encodeCertPEM(c.Raw)...)
+		case i > 0:
+			a.trustPEM = append(a.trustPEM, encodeCertPEM(c.Raw)...)
 		}
 	}
 	return a, nil
@@ -131,6 +136,13 @@ func LoadAuthority(certPEM, keyPEM []byte) (*Authority, error) {
 
 // CertPEM returns the CA's own certificate, PEM.
 func (a *Authority) CertPEM() []byte { return append([]byte(nil), a.certPEM...) }
+
+// TrustPEM returns what every CA file a member, Prometheus or
+// kube-apiserver trusts holds: this CA's certificate, then every other
+// root loaded with it, in the order of its bundle. For a root alone it is
+// CertPEM; while a CA rotation has ca.crt hold the old and the new root
+// (phases a and b), it is both, so a payload generated then trusts both.
+func (a *Authority) TrustPEM() []byte { return append([]byte(nil), a.trustPEM...) }
 
 // KeyPEM returns the CA's private key, PEM.
 func (a *Authority) KeyPEM() []byte { return append([]byte(nil), a.keyPEM...) }

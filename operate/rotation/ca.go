@@ -16,9 +16,7 @@ import (
 	"time"
 
 	"github.com/etcdboot/etcdboot/generate"
-	"github.com/etcdboot/etcdboot/ignition"
 	"github.com/etcdboot/etcdboot/internal/atomicfile"
-	"github.com/etcdboot/etcdboot/internal/monitoring"
 	"github.com/etcdboot/etcdboot/internal/status"
 	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
@@ -200,9 +198,6 @@ func (w *caWriter) write(phase CAPhase) error {
 	if w.gen, err = generate.Run(generate.Options{SpecPath: w.opts.SpecPath, OutDir: w.opts.OutDir, Remaps: w.opts.Remaps, Logger: w.opts.Logger}); err != nil {
 		return err
 	}
-	if err := writeTrust(w.opts.OutDir, w.gen); err != nil {
-		return err
-	}
 	w.st.Written = true
 	w.st.History = append(w.st.History, PhaseMark{Phase: phase, At: w.opts.Now().UTC()})
 	return w.st.save(w.dir.Path)
@@ -376,82 +371,6 @@ func (w *caWriter) oldDropped() error {
 		}
 	}
 	return atomicfile.Write(w.dir.CertPath("ca"), keep, 0o644)
-}
-
-// trustBundle is the CA file every payload, Prometheus and kubeadm get: the
-// roots of out/pki/ca.crt, which is the bundle of both CAs in phases (a)
-// and (b) and the CA alone otherwise.
-func trustBundle(pkiDir string) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(pkiDir, "ca.crt"))
-	if err != nil {
-		return nil, err
-	}
-	certs, err := pki.ParseCertificates(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(pkiDir, "ca.crt"), err)
-	}
-	var out []byte
-	for _, c := range certs {
-		if isSelfSigned(c) {
-			out = append(out, pemOf(c)...)
-		}
-	}
-	return out, nil
-}
-
-// writeTrust puts the trust bundle in place of the CA file of every node
-// payload the generator wrote (node.yaml is unchanged; the user-data and
-// Ignition are rendered again) and of the monitoring and kubeadm copies.
-func writeTrust(outDir string, gen *generate.Result) error {
-	bundle, err := trustBundle(filepath.Join(outDir, "pki"))
-	if err != nil {
-		return err
-	}
-	c := gen.Cluster
-	for i := range gen.Nodes {
-		n := &gen.Nodes[i]
-		for j := range n.Bundle.Files {
-			if n.Bundle.Files[j].Path == n.Bundle.Payload.TLS.CAFile {
-				n.Bundle.Files[j].Contents = bundle
-			}
-		}
-		for _, format := range c.Payload.Formats {
-			switch format {
-			case spec.FormatIgnition:
-				bu, err := ignition.RenderButane(n.Bundle, c.Payload.IgnitionVariant)
-				if err != nil {
-					return fmt.Errorf("node %s: %w", n.Name, err)
-				}
-				ign, err := ignition.RenderIgnition(n.Bundle, c.Payload.IgnitionVariant)
-				if err != nil {
-					return fmt.Errorf("node %s: %w", n.Name, err)
-				}
-				if err := atomicfile.Write(filepath.Join(n.Dir, "config.bu"), bu, 0o600); err != nil {
-					return err
-				}
-				if err := atomicfile.Write(filepath.Join(n.Dir, "ignition.json"), ign, 0o600); err != nil {
-					return err
-				}
-			case spec.FormatCloudInit:
-				ud, err := ignition.RenderCloudInit(n.Bundle)
-				if err != nil {
-					return fmt.Errorf("node %s: %w", n.Name, err)
-				}
-				if err := atomicfile.Write(filepath.Join(n.Dir, "user-data"), ud, 0o600); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	for _, copyPath := range []string{filepath.Join(outDir, "monitoring", monitoring.CAFile), filepath.Join(outDir, "kubeadm", "pki", "etcd", "ca.crt")} {
-		if _, err := os.Stat(copyPath); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err := atomicfile.Write(copyPath, bundle, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // findRoot returns the certificate of certs with fingerprint fp.

@@ -113,16 +113,6 @@ func Rotate(opts RotateOptions) (*RotateResult, error) {
 		return nil, fmt.Errorf("rotate certificates: %w; the previous certificates are restored, the payloads may need etcdboot generate", err)
 	}
 	res.Generate = gen
-	// During a CA rotation every CA file is the rotation's bundle, not the
-	// generator's single root.
-	if st, err := LoadCARotation(dir.Path); err != nil || st.Phase != CAPhaseNone {
-		if err == nil {
-			err = writeTrust(opts.OutDir, gen)
-		}
-		if err != nil {
-			return res, fmt.Errorf("rotate certificates: CA rotation under way: %w", err)
-		}
-	}
 
 	caAfter, err := os.ReadFile(dir.CertPath("ca"))
 	if err != nil || !bytes.Equal(caBefore, caAfter) {
