@@ -20,3 +20,15 @@ func String() string {
 	}
 	return v
 }
+
+// ReleaseTags are the build tags of every release build of etcdboot's
+// binaries (the Makefile's BUILD_TAGS, the Packer plugin's agent): they
+// cut what the binaries link without a feature lost. grpcnotrace leaves out
+// gRPC's x/net/trace, whose html/template makes the linker keep every
+// exported method of every linked type; disable_grpc_modules leaves out
+// the Cloud Storage client's DirectPath (gRPC xDS and RLS); gs:// targets
+// use its HTTP API.
+const ReleaseTags = "grpcnotrace,disable_grpc_modules"
+
+// ReleaseLDFlags strip the symbol table and DWARF from release builds.
+const ReleaseLDFlags = "-s -w"

@@ -22,6 +22,7 @@ import (
 	"github.com/etcdboot/etcdboot/builder/version"
 	"github.com/etcdboot/etcdboot/ignition"
 	"github.com/etcdboot/etcdboot/images"
+	release "github.com/etcdboot/etcdboot/internal/version"
 )
 
 // ImageRecordPath is where the provisioner records what it put into the
@@ -251,6 +252,12 @@ func parseEtcdVersion(out string) (string, error) {
 
 // buildAgent builds etcdboot-agent from an etcdboot source tree into a
 // temporary directory.
+// agentBuildArgs are `go build`'s arguments for the agent at out: a
+// release build, as make build does it (release.ReleaseTags, stripped).
+func agentBuildArgs(out string) []string {
+	return []string{"build", "-trimpath", "-tags", release.ReleaseTags, "-ldflags", release.ReleaseLDFlags, "-o", out, "./cmd/etcdboot-agent"}
+}
+
 func buildAgent(ctx context.Context, ui packersdk.Ui, source string) (string, func(), error) {
 	dir, err := os.MkdirTemp("", "etcdboot-agent-")
 	if err != nil {
@@ -259,7 +266,7 @@ func buildAgent(ctx context.Context, ui packersdk.Ui, source string) (string, fu
 	cleanup := func() { os.RemoveAll(dir) }
 	out := filepath.Join(dir, "etcdboot-agent")
 	ui.Say("etcdboot: building etcdboot-agent from " + source)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/etcdboot-agent")
+	cmd := exec.CommandContext(ctx, "go", agentBuildArgs(out)...)
 	cmd.Dir = source
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
