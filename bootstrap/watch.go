@@ -55,13 +55,33 @@ func PeerAddrs(memberPeerURLs [][]string, pending []string) []netip.Addr {
 }
 
 // Watch keeps the firewall's peer set equal to the cluster's membership
-// (plus pending joiners) until ctx ends.
+// (plus pending joiners) until ctx ends, or until the member must run the
+// boot steps again (an operator's recovery request while no quorum
+// answers, or removed while cut off): it then returns ErrRunBootStepsAgain
+// for systemd to restart etcdboot-agent.service.
 func (a *Agent) Watch(ctx context.Context) error {
 	n, err := a.loadPayload(ctx, false)
 	if err != nil {
 		return err
 	}
-	return a.watch(ctx, n, restartAgentUnit)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	asked := make(chan string, 1)
+	act := func(_ context.Context, why string) error {
+		select {
+		case asked <- why:
+		default:
+		}
+		stop()
+		return nil
+	}
+	err = a.watch(wctx, n, act)
+	select {
+	case why := <-asked:
+		return fmt.Errorf("%s: %w", why, ErrRunBootStepsAgain)
+	default:
+	}
+	return err
 }
 
 // watch is Watch for node n, also run by the exec-mode supervisor.

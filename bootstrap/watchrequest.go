@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
-	"os/exec"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -27,10 +24,18 @@ const RequestGrace = 15 * time.Second
 // quorum looks for a request anyway, only to say it ignores it.
 const healthyRequestCheck = time.Minute
 
-// AgentUnit is the systemd unit that runs `etcdboot-agent up`; etcd.service
-// and the watcher require it, so restarting it runs the boot steps again
-// with etcd stopped.
-const AgentUnit = "etcdboot-agent.service"
+// ErrRunBootStepsAgain ends `etcdboot-agent watch` (systemd mode) when
+// the watcher acts on an operator's recovery request or finds this member
+// removed: the member must run the boot steps again with etcd stopped. The
+// command exits with ExitRunBootStepsAgain, and etcdboot-watch.service's
+// ExecStopPost then restarts etcdboot-agent.service, which etcd.service
+// and the watcher require: etcd stops, `up` runs, etcd and the watcher
+// start again.
+var ErrRunBootStepsAgain = errors.New("this member must run the boot steps again")
+
+// ExitRunBootStepsAgain is the exit status of `etcdboot-agent watch` that
+// ended with ErrRunBootStepsAgain (EX_TEMPFAIL).
+const ExitRunBootStepsAgain = 75
 
 // errRecoveryRequested ends the exec-mode supervisor when the watcher acts
 // on an operator's recovery request or finds this member removed: etcd is
@@ -231,16 +236,4 @@ func (a *Agent) readRecoveryRequest(ctx context.Context, n node) *backupstore.Re
 		return nil
 	}
 	return &r
-}
-
-// restartAgentUnit is the systemd watcher's way to act on a recovery
-// request or a removal: restarting the agent's unit stops etcd.service and this watcher
-// (both require it), runs `up` again with etcd stopped, and starts etcd
-// and the watcher after it. --no-block: the job outlives this process.
-func restartAgentUnit(ctx context.Context, why string) error {
-	out, err := exec.CommandContext(ctx, "systemctl", "restart", "--no-block", AgentUnit).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: systemctl restart %s: %w: %s", why, AgentUnit, err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }

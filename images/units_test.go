@@ -57,7 +57,7 @@ func TestUnitsPassSystemdAnalyzeVerify(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "usr/lib"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, bin := range []string{"usr/local/bin/etcd", "usr/local/bin/etcdboot-agent"} {
+	for _, bin := range []string{"usr/local/bin/etcd", "usr/local/bin/etcdboot-agent", "bin/sh"} {
 		p := filepath.Join(root, bin)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)

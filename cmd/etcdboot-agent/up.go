@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/internal/cli"
 )
 
 func newUpCommand(g *globalFlags) *cobra.Command {
@@ -92,7 +94,11 @@ func newWatchCommand(g *globalFlags) *cobra.Command {
 		Short: "Keep the firewall's peer set in step with the cluster's membership (a long-running unit)",
 		Long: `watch lets members being added (announced under /etcdboot/pending-peers/)
 through the firewall before they are added, and shuts removed members out.
-With up --exec the supervising agent does this itself.`,
+When its member must run the boot steps again (an operator's recovery
+request while no quorum answers, or the group removed it while it was cut
+off) it exits with status 75, on which etcdboot-watch.service restarts
+etcdboot-agent.service. With up --exec the supervising agent does all this
+itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			agent, err := bootstrap.NewAgent(g.cfg)
@@ -101,7 +107,11 @@ With up --exec the supervising agent does this itself.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return agent.Watch(ctx)
+			err = agent.Watch(ctx)
+			if errors.Is(err, bootstrap.ErrRunBootStepsAgain) {
+				return &cli.ExitError{Code: bootstrap.ExitRunBootStepsAgain, Err: err}
+			}
+			return err
 		},
 	}
 }

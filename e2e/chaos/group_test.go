@@ -293,6 +293,7 @@ func describeIDs(ids map[uint64][]string) string {
 func (g *group) settle(ctx context.Context, clusterID uint64, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	for {
+		g.playSystemd(ctx)
 		p := g.problems(g.observe(ctx), clusterID)
 		if len(p) == 0 {
 			return time.Since(start), nil
@@ -301,5 +302,16 @@ func (g *group) settle(ctx context.Context, clusterID uint64, timeout time.Durat
 			return time.Since(start), fmt.Errorf("the group did not converge within %v: %s", timeout, strings.Join(p, "; "))
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// playSystemd does for every instance booted the systemd way what
+// etcdboot-watch.service's ExecStopPost does: a watcher that exited asking
+// for the boot steps to run again gets etcdboot-agent.service restarted.
+func (g *group) playSystemd(ctx context.Context) {
+	for _, n := range g.live() {
+		if did, err := n.RestartIfWatcherAsked(ctx); did {
+			g.logf("%s's watcher asked to run the boot steps again: systemd restarts etcdboot-agent.service (%v)", n.Name, err)
+		}
 	}
 }

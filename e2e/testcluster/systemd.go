@@ -2,8 +2,10 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -78,4 +80,35 @@ func (n *Node) StartLikeSystemd(ctx context.Context, etcdDelay time.Duration) er
 		}
 	}()
 	return nil
+}
+
+// RestartIfWatcherAsked plays etcdboot-watch.service's ExecStopPost for a
+// node booted with StartLikeSystemd: when its watcher (n.Agent) exited with
+// bootstrap.ExitRunBootStepsAgain, it stops etcd, as restarting
+// etcdboot-agent.service does (etcd.service requires it), and boots the
+// node again like systemd, etcd without delay. It reports whether it did.
+func (n *Node) RestartIfWatcherAsked(ctx context.Context) (bool, error) {
+	if n.Agent == nil {
+		return false, nil
+	}
+	select {
+	case <-n.Agent.Exited():
+	default:
+		return false, nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(n.Agent.ExitErr(), &ee) || ee.ExitCode() != bootstrap.ExitRunBootStepsAgain {
+		return false, nil
+	}
+	if pid := n.etcdPid(); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(30 * time.Second)
+		for processAlive(pid) {
+			if time.Now().After(deadline) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return true, n.StartLikeSystemd(ctx, 0)
 }

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/etcdboot/etcdboot/bootstrap"
+)
+
+// TestAMemberRemovedWhileCutOffRejoinsByItself: a member is cut off from
+// the others (nftables) and, while it is, the group removes it (as a
+// replacement does with a member it cannot reach). Its agent keeps running
+// and nobody reboots it: once the partition heals, its watcher finds no
+// quorum and the other members' list without it, stops etcd and runs the
+// boot steps again, whose plan moves the data dir aside and joins; the
+// group is back to three voters with it. Before the watcher did this, the
+// member stayed leaderless until a reboot (chaos seeds 1008, 1024 on a
+// group of 5).
+func TestAMemberRemovedWhileCutOffRejoinsByItself(t *testing.T) {
+	c := newGroup(t, 3, 11, 12, 13)
+	cut, others := c.Nodes[2], c.Nodes[:2]
+	for _, o := range others {
+		if err := cut.Host.Block(o.Addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cli, err := c.Client(others[0].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	var id uint64
+	for _, m := range members(t, c, others[0]).Members {
+		if m.Name == cut.Name {
+			id = m.ID
+		}
+	}
+	if id == 0 {
+		t.Fatalf("%s is not a member", cut.Name)
+	}
+	// etcd refuses ("unhealthy cluster") until the leader has missed the
+	// cut member for a few seconds.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		_, err := cli.MemberRemove(ctx, id)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("remove %s: %v", cut.Name, err)
+		}
+	}
+	assertVoters(t, c, others[0], others[0].Name, others[1].Name)
+	// The others' watchers shut its peer traffic out.
+	time.Sleep(2 * bootstrap.WatchInterval)
+	for _, o := range others {
+		if err := cut.Host.Unblock(o.Addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := cut.Journal()
+		if err == nil && st.Plan != nil && st.Plan.Action == bootstrap.ActionRejoin && st.MemberID != id && containsStep(st.Done, bootstrap.StepHealthy) {
+			if len(st.MovedAside) != 1 {
+				t.Fatalf("rejoined with moved-aside data dirs %v, want the old one kept", st.MovedAside)
+			}
+			break
+		}
+		select {
+		case <-cut.Agent.Exited():
+			t.Fatalf("the agent of %s exited (%v) instead of rejoining:\n%s", cut.Name, cut.Agent.ExitErr(), cut.Agent.Tail(30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not rejoin within 2m: journal %+v, %v\n%s", cut.Name, st.Plan, err, cut.Agent.Tail(30))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	assertVoters(t, c, others[0], c.Nodes[0].Name, c.Nodes[1].Name, cut.Name)
+	if err := c.Put(ctx, cut.ClientURL(), "/rejoined", "yes"); err != nil {
+		t.Fatalf("put through the rejoined member: %v", err)
+	}
+}
+
+// containsStep reports whether the journal records step as done.
+func containsStep(done []bootstrap.StepRecord, step bootstrap.Step) bool {
+	for _, r := range done {
+		if r.Step == step {
+			return true
+		}
+	}
+	return false
+}
