@@ -64,6 +64,11 @@ type JournalState struct {
 	// the supervising `up` then lets etcd's exit end it instead of running
 	// the boot steps again (which would rejoin). The next `up` clears it.
 	Left bool `json:"left,omitempty"`
+	// AgentPID is the process of the `up` run that wrote the journal last:
+	// a supervising `up` whose etcd was stopped by a newer `up` (an
+	// in-place upgrade takes the member over) finds another pid here and
+	// ends instead of starting its etcd again.
+	AgentPID int `json:"agentPID,omitempty"`
 	// AppliedRecoveryRequest is the nonce of the last operator's recovery
 	// request this member acted on.
 	AppliedRecoveryRequest string `json:"appliedRecoveryRequest,omitempty"`
@@ -168,13 +173,18 @@ func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
 	return atomicfile.Write(path, data, mode)
 }
 
-// leftOnPurpose reads the journal file at path as `leave`, another
-// process, last wrote it, and reports whether it says this member left.
-func leftOnPurpose(path string) bool {
+// handedOver reads the journal file at path as another process last
+// wrote it and reports whether this member is no longer this `up`'s
+// (pid) to run: `leave` took it out of its cluster, or a newer `up` took
+// it over.
+func handedOver(path string, pid int) bool {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return false
 	}
 	var st JournalState
-	return json.Unmarshal(data, &st) == nil && st.Left
+	if json.Unmarshal(data, &st) != nil {
+		return false
+	}
+	return st.Left || st.AgentPID != 0 && st.AgentPID != pid
 }

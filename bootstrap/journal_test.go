@@ -65,3 +65,34 @@ func TestMoveAsideNeverDeletes(t *testing.T) {
 		}
 	}
 }
+
+// TestHandedOver: a supervising up ends, instead of starting etcd again,
+// once the journal says leave took the member out or another up took it.
+func TestHandedOver(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   JournalState
+		want bool
+	}{
+		{"this up's", JournalState{AgentPID: 42}, false},
+		{"an older journal without a pid", JournalState{}, false},
+		{"a newer up took the member over", JournalState{AgentPID: 43}, true},
+		{"leave", JournalState{AgentPID: 42, Left: true}, true},
+	} {
+		dir := t.TempDir()
+		j, err := OpenJournal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.State = tc.st
+		if err := j.Save(); err != nil {
+			t.Fatal(err)
+		}
+		if got := handedOver(j.Path(), 42); got != tc.want {
+			t.Errorf("%s: handedOver = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if handedOver(filepath.Join(t.TempDir(), "none.json"), 42) {
+		t.Error("a missing journal counts as handed over")
+	}
+}

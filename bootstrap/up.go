@@ -126,8 +126,8 @@ func (a *Agent) Up(ctx context.Context) error {
 	for {
 		err := a.upOnce(ctx)
 		var again bool
-		left := errors.Is(err, errEtcdExited) && leftOnPurpose(a.journal.Path())
-		if again, gateFailures = runAgain(err, gateFailures, left); !again || ctx.Err() != nil {
+		handed := errors.Is(err, errEtcdExited) && handedOver(a.journal.Path(), os.Getpid())
+		if again, gateFailures = runAgain(err, gateFailures, handed); !again || ctx.Err() != nil {
 			return err
 		}
 		a.log.Warn("running the boot steps again", "why", err)
@@ -153,14 +153,14 @@ func (e gateError) Unwrap() error { return e.err }
 // was ready run them again: the plan step looks afresh, so a member that
 // the group removed while it was cut off or restarting (etcd exits with
 // "the member has been permanently removed") moves its data dir aside and
-// rejoins instead of staying down; not when the member left on purpose
-// (left: `leave` stopped etcd). A failed health gate runs them again
+// rejoins instead of staying down; not when the member was handed over
+// (`leave` stopped etcd, or a newer `up` took the member over). A failed health gate runs them again
 // maxGateReruns times in a row (the member may have been removed between
 // the plan and the start); anything else ends Up. It is pure.
-func runAgain(err error, gateFailures int, left bool) (bool, int) {
+func runAgain(err error, gateFailures int, handedOver bool) (bool, int) {
 	var gate gateError
 	switch {
-	case left:
+	case handedOver:
 		return false, gateFailures
 	case errors.Is(err, errRecoveryRequested), errors.Is(err, errEtcdExited):
 		return true, 0
@@ -175,6 +175,7 @@ func (a *Agent) upOnce(ctx context.Context) error {
 	s := upState{prev: a.journal.State}
 	a.journal.State.Done = nil
 	a.journal.State.Left = false
+	a.journal.State.AgentPID = os.Getpid()
 	run := stepsToRun(a.cfg.Exec)
 	for _, st := range a.upSteps() {
 		if !slices.Contains(run, st.step) {

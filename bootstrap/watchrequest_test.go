@@ -42,7 +42,7 @@ func TestRunAgain(t *testing.T) {
 		name      string
 		err       error
 		failures  int
-		left      bool
+		handed    bool
 		want      bool
 		wantAfter int
 	}{
@@ -57,9 +57,9 @@ func TestRunAgain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, after := runAgain(tt.err, tt.failures, tt.left)
+			got, after := runAgain(tt.err, tt.failures, tt.handed)
 			if got != tt.want || after != tt.wantAfter {
-				t.Errorf("runAgain(%v, %d, %v) = %v, %d; want %v, %d", tt.err, tt.failures, tt.left, got, after, tt.want, tt.wantAfter)
+				t.Errorf("runAgain(%v, %d, %v) = %v, %d; want %v, %d", tt.err, tt.failures, tt.handed, got, after, tt.want, tt.wantAfter)
 			}
 		})
 	}
