@@ -54,7 +54,8 @@ func parseVersionOutput(etcd string, out []byte) (Version, error) {
 // keeps in its backend (bucket meta, key storageVersion), else the cluster
 // version every release keeps (bucket cluster, key clusterVersion), which a
 // 3.5 data dir carries. It returns the zero Version for a data dir without a
-// backend: a new member. It opens the backend read-only; etcd must not run.
+// backend, or whose cluster never decided its version (still etcd's initial
+// 3.0): a new member. It opens the backend read-only; etcd must not run.
 func DataVersion(dataDir string) (Version, error) {
 	db := filepath.Join(dataDir, "member", "snap", "db")
 	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
@@ -67,12 +68,12 @@ func DataVersion(dataDir string) (Version, error) {
 		return Version{}, fmt.Errorf("data dir version: open %s: %w", db, err)
 	}
 	defer bdb.Close()
-	var raw string
+	var raw, key string
 	err = bdb.View(func(tx *bolt.Tx) error {
 		for _, at := range [][2]string{{"meta", "storageVersion"}, {"cluster", "clusterVersion"}} {
 			if b := tx.Bucket([]byte(at[0])); b != nil {
 				if v := b.Get([]byte(at[1])); len(v) > 0 {
-					raw = string(v)
+					raw, key = string(v), at[1]
 					return nil
 				}
 			}
@@ -90,6 +91,13 @@ func DataVersion(dataDir string) (Version, error) {
 	v, err := ParseVersion(raw)
 	if err != nil {
 		return Version{}, fmt.Errorf("data dir version in %s: %w", db, err)
+	}
+	if key == "clusterVersion" && v.Major == 3 && v.Minor == 0 {
+		// etcd sets the cluster version to 3.0 when a cluster forms and
+		// raises it once every member has published its own version: a
+		// member stopped before that (its peers not all up yet) says
+		// nothing about what wrote it. Treat it as new data too.
+		return Version{}, nil
 	}
 	return v, nil
 }

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -179,5 +180,44 @@ func TestV2EntriesLeaveTheReplayAtA36Snapshot(t *testing.T) {
 	upgraded.Stop()
 	if n, err := V2Entries(data); err != nil || n != 0 {
 		t.Fatalf("V2Entries after 3.6 stopped = %d, %v; want 0", n, err)
+	}
+}
+
+// TestDataVersionOfAClusterThatNeverDecidedItsVersion: two members of
+// three are up, so the cluster keeps etcd's initial version 3.0 (it rises
+// only once every member published its own); one is stopped. Its data dir
+// records 3.0, which says nothing about what wrote it: DataVersion reads it
+// as new data, and Decide starts the member instead of refusing a skip of
+// five minors (CI: TestAgentKilledAtEveryStepComesUp killed a member in
+// that window).
+func TestDataVersionOfAClusterThatNeverDecidedItsVersion(t *testing.T) {
+	pki := testPKI(t)
+	ports := etcdtest.FreePorts(t, 3)
+	var initial []string
+	for i, p := range ports {
+		initial = append(initial, fmt.Sprintf("etcd%d=%s", i+1, etcdtest.PeerURL(p)))
+	}
+	dirs := []string{filepath.Join(t.TempDir(), "etcd1"), filepath.Join(t.TempDir(), "etcd2")}
+	members := etcdtest.StartCluster(t,
+		etcdtest.Member{Name: "etcd1", PKIDir: pki, DataDir: dirs[0], PeerPort: ports[0], InitialCluster: strings.Join(initial, ",")},
+		etcdtest.Member{Name: "etcd2", PKIDir: pki, DataDir: dirs[1], PeerPort: ports[1], InitialCluster: strings.Join(initial, ",")},
+	)
+	cli := members[0].Client(t)
+	etcdtest.PutKeys(t, cli, 10, 16)
+	cli.Close()
+	members[0].Stop()
+	dv, err := DataVersion(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dv.IsZero() {
+		t.Fatalf("DataVersion of a member whose cluster never decided its version = %v, want zero (new data)", dv)
+	}
+	bin, err := BinaryVersion(context.Background(), etcdtest.Binary(t, "etcd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Decide(Observed{Binary: bin, Data: dv}); d.Action != ActionStart {
+		t.Fatalf("Decide = %s (%s), want start", d.Action, d.Reason)
 	}
 }
