@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,8 +120,9 @@ func stepsToRun(exec bool) []Step {
 
 // Up runs every step: payload, firewall, discovery, plan, data dir, config,
 // start, health gate. In exec mode it then supervises etcd until ctx ends or
-// etcd exits; when the watcher acts on an operator's recovery request, it
-// runs the steps again, as a reboot would.
+// etcd exits; when the watcher acts on an operator's recovery request or
+// finds this member removed, or etcd exited because the group removed it,
+// it runs the steps again, as a reboot would (see runAgain).
 func (a *Agent) Up(ctx context.Context) error {
 	gateFailures := 0
 	for {
@@ -149,20 +151,21 @@ func (e gateError) Unwrap() error { return e.err }
 
 // runAgain decides, from how a run of Up's steps ended, whether to run
 // them again, as a reboot would, and returns the health gate's failures in
-// a row. An operator's recovery request and an etcd that exited after it
-// was ready run them again: the plan step looks afresh, so a member that
-// the group removed while it was cut off or restarting (etcd exits with
-// "the member has been permanently removed") moves its data dir aside and
-// rejoins instead of staying down; not when the member was handed over
-// (`leave` stopped etcd, or a newer `up` took the member over). A failed health gate runs them again
-// maxGateReruns times in a row (the member may have been removed between
-// the plan and the start); anything else ends Up. It is pure.
+// a row. The watcher's request (an operator's recovery request without a
+// quorum, or this member removed while it was cut off) and an etcd that
+// exited because the group removed it run them again: the plan step looks
+// afresh, moves the data dir aside and restores or rejoins. A failed
+// health gate runs them again maxGateReruns times in a row (the member may
+// have been removed between the plan and the start). Any other exit of
+// etcd ends Up, as does one whose member was handed over (`leave` stopped
+// etcd, or a newer `up` took the member over): running the steps again
+// there would race the agent that took over. It is pure.
 func runAgain(err error, gateFailures int, handedOver bool) (bool, int) {
 	var gate gateError
 	switch {
 	case handedOver:
 		return false, gateFailures
-	case errors.Is(err, errRecoveryRequested), errors.Is(err, errEtcdExited):
+	case errors.Is(err, errRecoveryRequested):
 		return true, 0
 	case errors.As(err, &gate) && gateFailures < maxGateReruns:
 		return true, gateFailures + 1
@@ -255,6 +258,7 @@ func (a *Agent) supervise(ctx context.Context, n node, sup *Supervisor) error {
 	wctx, stopWatch := context.WithCancel(ctx)
 	requested := make(chan string, 1)
 	watched := make(chan struct{})
+	var lastGroup atomic.Pointer[groupSeen]
 	defer func() {
 		stopWatch()
 		<-watched // the boot steps that may follow own the journal
@@ -265,7 +269,8 @@ func (a *Agent) supervise(ctx context.Context, n node, sup *Supervisor) error {
 			requested <- why
 			return nil
 		}
-		if err := a.watch(wctx, n, act); err != nil {
+		hooks := watchHooks{runAgain: act, sawGroup: func(g groupSeen) { lastGroup.Store(&g) }}
+		if err := a.watch(wctx, n, hooks); err != nil {
 			a.log.Warn("watch stopped", "err", err)
 		}
 	}()
@@ -289,7 +294,28 @@ func (a *Agent) supervise(ctx context.Context, n node, sup *Supervisor) error {
 			if err == nil {
 				err = errors.New("exit status 0")
 			}
-			return fmt.Errorf("%w (%v); see %s", errEtcdExited, err, sup.LogPath())
+			exited := fmt.Errorf("%w (%v); see %s", errEtcdExited, err, sup.LogPath())
+			if a.removedAfterExit(ctx, n, lastGroup.Load()) {
+				a.log.Warn("etcd exited and the other members list this member no more: running the boot steps again to rejoin", "exit", err)
+				return fmt.Errorf("%w: %w", exited, errRecoveryRequested)
+			}
+			return exited
 		}
 	}
+}
+
+// removedAfterExit reports whether the group that this member last saw
+// (nil: it saw none) answers without it, after its etcd exited: etcd
+// exits by itself when it learns it was removed ("the member has been
+// permanently removed from the cluster"). Any doubt is false, and Up ends
+// as for any other exit.
+func (a *Agent) removedAfterExit(ctx context.Context, n node, last *groupSeen) bool {
+	if last == nil {
+		return false
+	}
+	tlsConf, err := a.watcherTLS(n)
+	if err != nil {
+		return false
+	}
+	return droppedBy(ctx, *last, tlsConf)
 }

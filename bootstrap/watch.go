@@ -75,7 +75,7 @@ func (a *Agent) Watch(ctx context.Context) error {
 		stop()
 		return nil
 	}
-	err = a.watch(wctx, n, act)
+	err = a.watch(wctx, n, watchHooks{runAgain: act})
 	select {
 	case why := <-asked:
 		return fmt.Errorf("%s: %w", why, ErrRunBootStepsAgain)
@@ -84,29 +84,29 @@ func (a *Agent) Watch(ctx context.Context) error {
 	return err
 }
 
+// watchHooks are how the watcher's caller learns what it must act on.
+type watchHooks struct {
+	// runAgain acts on an operator's recovery request once no quorum
+	// answers, or on this member removed while it was cut off (see
+	// followRecoveryRequests): it stops etcd and has the boot steps run
+	// again.
+	runAgain func(ctx context.Context, why string) error
+	// sawGroup, when set, gets this member's group as read every
+	// WatchInterval.
+	sawGroup func(groupSeen)
+}
+
 // watch is Watch for node n, also run by the exec-mode supervisor.
-// actOnRequest acts on an operator's recovery request once no quorum
-// answers (see followRecoveryRequests): it stops etcd and runs the boot
-// steps again.
-func (a *Agent) watch(ctx context.Context, n node, actOnRequest func(ctx context.Context, why string) error) error {
+func (a *Agent) watch(ctx context.Context, n node, hooks watchHooks) error {
 	if err := a.startMetrics(ctx, n); err != nil {
 		a.log.Warn("agent metrics not served", "err", err)
 	}
 	a.setPhase(monitoring.PhaseReady)
 	go a.followBackups(ctx, n)
 	go a.followMaintenance(ctx, n)
-	files := a.tlsFiles(n)
-	tlsConf, err := files.ClientConfig()
+	tlsConf, err := a.watcherTLS(n)
 	if err != nil {
 		return err
-	}
-	// Read at every handshake: the watcher outlives the certificate it
-	// started with (it renews it, from a renewed issuer too), and a
-	// reconnection after that one expired would fail.
-	tlsConf.Certificates = nil
-	tlsConf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		c, err := tls.LoadX509KeyPair(files.CertFile, files.KeyFile)
-		return &c, err
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.clientURL()}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: nopZap()})
 	if err != nil {
@@ -114,7 +114,7 @@ func (a *Agent) watch(ctx context.Context, n node, actOnRequest func(ctx context
 	}
 	defer cli.Close()
 	go a.watchAlarms(ctx, n, cli)
-	go a.followRecoveryRequests(ctx, n, cli, tlsConf, actOnRequest)
+	go a.followRecoveryRequests(ctx, n, cli, tlsConf, hooks.runAgain)
 	var last []netip.Addr
 	tick := time.NewTicker(WatchInterval)
 	defer tick.Stop()
@@ -148,6 +148,11 @@ func (a *Agent) watch(ctx context.Context, n node, actOnRequest func(ctx context
 		}
 		if n.payload.Firewall.IsEnabled() {
 			last = a.reconcilePeers(ctx, cli, last)
+		}
+		if hooks.sawGroup != nil {
+			if g, err := readGroup(ctx, cli); err == nil {
+				hooks.sawGroup(g)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -196,4 +201,22 @@ func (a *Agent) desiredPeers(ctx context.Context, cli *clientv3.Client) ([]netip
 		pending = append(pending, string(kv.Key[len(PendingPeersPrefix):]))
 	}
 	return PeerAddrs(urls, pending), nil
+}
+
+// watcherTLS is the client TLS configuration of the watcher, whose client
+// certificate is read at every handshake: the watcher outlives the
+// certificate it started with (it renews it, from a renewed issuer too),
+// and a reconnection after that one expired would fail.
+func (a *Agent) watcherTLS(n node) (*tls.Config, error) {
+	files := a.tlsFiles(n)
+	tlsConf, err := files.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	tlsConf.Certificates = nil
+	tlsConf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		c, err := tls.LoadX509KeyPair(files.CertFile, files.KeyFile)
+		return &c, err
+	}
+	return tlsConf, nil
 }

@@ -167,41 +167,68 @@ func (a *Agent) followRecoveryRequests(ctx context.Context, n node, cli *clientv
 	}
 }
 
-// removedFromGroup reports whether the other members, asked through their
-// client URLs (from this member's last member list, read without a
-// quorum), answer for the same cluster with a quorum's member list that
-// lacks this member.
-// Any doubt (nobody answers, this member's ID unknown) is false.
-func (a *Agent) removedFromGroup(ctx context.Context, cli *clientv3.Client, tlsConf *tls.Config) bool {
+// groupSeen is what this member last read of its group from its own
+// member list, without a quorum: its ID, the cluster's, and the other
+// members' client URLs.
+type groupSeen struct {
+	Self, Cluster uint64
+	Others        []string
+}
+
+// readGroup reads groupSeen from this member (a serializable member list).
+func readGroup(ctx context.Context, cli *clientv3.Client) (groupSeen, error) {
 	rctx, cancel := context.WithTimeout(ctx, QuorumProbeInterval)
 	defer cancel()
 	local, err := cli.MemberList(rctx, clientv3.WithSerializable())
-	if err != nil || local.Header == nil {
-		return false
+	if err != nil {
+		return groupSeen{}, err
 	}
-	self := local.Header.MemberId
-	var others []string
+	if local.Header == nil {
+		return groupSeen{}, errors.New("member list without a header")
+	}
+	g := groupSeen{Self: local.Header.MemberId, Cluster: local.Header.ClusterId}
 	for _, m := range local.Members {
-		if m.ID != self {
-			others = append(others, m.ClientURLs...)
+		if m.ID != g.Self {
+			g.Others = append(g.Others, m.ClientURLs...)
 		}
 	}
-	if len(others) == 0 {
+	return g, nil
+}
+
+// removedFromGroup reports whether the other members, asked through their
+// client URLs (from this member's last member list, read without a
+// quorum), answer for the same cluster with a quorum's member list that
+// lacks this member. Any doubt is false.
+func (a *Agent) removedFromGroup(ctx context.Context, cli *clientv3.Client, tlsConf *tls.Config) bool {
+	g, err := readGroup(ctx, cli)
+	if err != nil {
 		return false
 	}
-	ocli, err := clientv3.New(clientv3.Config{Endpoints: others, TLS: tlsConf, DialTimeout: 2 * time.Second, Logger: nopZap()})
+	return droppedBy(ctx, g, tlsConf)
+}
+
+// droppedBy reports whether g's other members answer for g's cluster with
+// a quorum's member list that lacks g.Self. Any doubt (nobody answers, no
+// other member known, this member's ID unknown) is false.
+func droppedBy(ctx context.Context, g groupSeen, tlsConf *tls.Config) bool {
+	if g.Self == 0 || len(g.Others) == 0 {
+		return false
+	}
+	rctx, cancel := context.WithTimeout(ctx, QuorumProbeInterval)
+	defer cancel()
+	ocli, err := clientv3.New(clientv3.Config{Endpoints: g.Others, TLS: tlsConf, DialTimeout: 2 * time.Second, Logger: nopZap()})
 	if err != nil {
 		return false
 	}
 	defer ocli.Close()
 	ml, err := ocli.MemberList(rctx)
-	if err != nil || ml.Header == nil || ml.Header.ClusterId != local.Header.ClusterId {
+	if err != nil || ml.Header == nil || ml.Header.ClusterId != g.Cluster {
 		// Another cluster on the peers' addresses (the group re-formed
 		// from a backup) removed nobody: the recovery request decides.
 		return false
 	}
 	for _, m := range ml.Members {
-		if m.ID == self {
+		if m.ID == g.Self {
 			return false
 		}
 	}
