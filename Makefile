@@ -161,9 +161,11 @@ bench-image: deps etcd build packer
 
 # Every fuzz target for FUZZTIME each (10s in make test); longer on demand:
 # make fuzz FUZZTIME=10m KEEP=1 (KEEP copies new inputs into testdata/fuzz; keep a few dozen a target).
+# FUZZ_ALL=1 also mutates the replay-only targets (scripts/fuzz.sh).
 FUZZTIME ?= 10s
+FUZZ_ALL ?= 0
 fuzz:
-	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+	@FUZZTIME=$(FUZZTIME) FUZZ_ALL=$(FUZZ_ALL) scripts/fuzz.sh
 
 demo: deps etcd build
 	$(GO) run ./e2e/demo -bin $(BIN)
