@@ -104,11 +104,26 @@ func (a *Agent) Leave(ctx context.Context) error {
 	if target != nil && len(target.ClientURLs) > 0 {
 		cli.SetEndpoints(target.ClientURLs...)
 	}
+	// Marked before the removal: etcd exits as soon as it learns it was
+	// removed, and its supervising `up --exec`, which reruns the boot steps
+	// for a member the group removed, must find that it left instead.
+	if err := a.markLeft(true); err != nil {
+		return err
+	}
 	if err := removeMember(lctx, cli, self.ID); err != nil {
-		return fmt.Errorf("remove member %s (%x): %w", self.Name, self.ID, err)
+		return errors.Join(fmt.Errorf("remove member %s (%x): %w", self.Name, self.ID, err), a.markLeft(false))
 	}
 	a.log.Info("member removed", "member", self.Name, "id", fmt.Sprintf("%x", self.ID))
 	return a.afterLeave(ctx, n)
+}
+
+// markLeft records in the journal whether this member left its cluster.
+func (a *Agent) markLeft(left bool) error {
+	a.journal.State.Left = left
+	if err := a.journal.Save(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
 }
 
 // afterLeave deregisters from DNS and stops etcd.

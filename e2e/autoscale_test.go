@@ -265,6 +265,16 @@ func TestScaleInWithLeaveKeepsQuorum(t *testing.T) {
 			t.Fatalf("leave %s: %v\n%s", n.Name, err, out)
 		}
 	}
+	// Each left member's `up --exec` ends: its etcd exited on the removal,
+	// and the journal says it left, so it does not rerun the boot steps
+	// and rejoin as for a member the group removed.
+	for _, n := range c.Nodes[3:] {
+		select {
+		case <-n.Agent.Exited():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the agent of %s still runs 30s after its leave (rejoining?):\n%s", n.Name, n.Agent.Tail(20))
+		}
+	}
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13")
 	// With one of the three down, a leave would leave one healthy of two.
 	if err := c.Nodes[2].Kill(); err != nil {
