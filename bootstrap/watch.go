@@ -118,6 +118,7 @@ func (a *Agent) watch(ctx context.Context, n node, hooks watchHooks) error {
 	var last []netip.Addr
 	tick := time.NewTicker(WatchInterval)
 	defer tick.Stop()
+	joiners := a.announcedJoiners(ctx, cli)
 	lastRenew, lastExpiry := time.Now(), time.Now()
 	scrubbed := false
 	var issuer issuerFollower
@@ -158,8 +159,31 @@ func (a *Agent) watch(ctx context.Context, n node, hooks watchHooks) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-joiners:
 		}
 	}
+}
+
+// announcedJoiners signals each time a joiner announces its address under
+// PendingPeersPrefix, so the watcher lets it through the firewall at once
+// rather than at its next tick: the joiner waits for every member's
+// firewall before it adds its learner (awaitPeerAccess). Signals coalesce;
+// a broken watch is reopened by the client, and the tick still reconciles.
+func (a *Agent) announcedJoiners(ctx context.Context, cli *clientv3.Client) <-chan struct{} {
+	wake := make(chan struct{}, 1)
+	go func() {
+		wch := cli.Watch(ctx, PendingPeersPrefix, clientv3.WithPrefix(), clientv3.WithFilterDelete())
+		for resp := range wch {
+			if len(resp.Events) == 0 {
+				continue
+			}
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return wake
 }
 
 // reconcilePeers sets the firewall's peer set to the membership when it
