@@ -48,11 +48,22 @@ if [[ -z "${BENCH_FROM:-}" ]]; then
 	fi
 fi
 
-# Every "value unit" pair of every benchmark line, as: benchmark unit value.
+# Every "value unit" pair of every benchmark result, as: benchmark unit
+# value. A benchmark that prints text has go test put that text after its
+# name and its result on a line of its own ("   2   1234 ns/op ..."), so
+# the result belongs to the last name seen.
 pairs=$(cat "$raw"/*.txt 2>/dev/null | awk '
-	/^Benchmark/ && NF >= 4 {
-		name = $1; sub(/-[0-9]+$/, "", name)
-		for (i = 3; i < NF; i += 2) print name, $(i+1), $i
+	{
+		rest = $0
+		if (rest ~ /^Benchmark/) {
+			name = $1; sub(/-[0-9]+$/, "", name)
+			sub(/^[^ \t]+[ \t]+/, "", rest)
+		}
+		sub(/^[ \t]+/, "", rest)
+		if (name == "" || rest !~ /^[0-9]+[ \t]+[0-9.e+-]+ ns\/op/) next
+		n = split(rest, f, /[ \t]+/)
+		for (i = 2; i < n; i += 2) print name, f[i+1], f[i]
+		name = ""
 	}')
 
 # median min max n of the numbers on stdin.
