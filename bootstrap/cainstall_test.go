@@ -27,7 +27,7 @@ func writeCAPhase(t *testing.T, out string, p rotation.CAPhase) {
 	if err := os.WriteFile(filepath.Join(pkiDir, rotation.CARotationFile), []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := rotation.RotateCA(context.Background(), rotation.CARotateOptions{SpecPath: exampleSpec, OutDir: out, Endpoints: []string{"127.0.0.1:1"}, Timeout: time.Second})
+	res, err := rotation.RotateCA(context.Background(), rotation.LiveOptions{RotateOptions: rotation.RotateOptions{SpecPath: exampleSpec, OutDir: out}, Endpoints: []string{"127.0.0.1:1"}, Timeout: time.Second})
 	if err != nil || res.Wrote != p {
 		t.Fatalf("write phase %s: %+v, %v", p, res, err)
 	}

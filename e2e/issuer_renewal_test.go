@@ -183,7 +183,7 @@ func TestIssuerRenewalInAGroup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	start := time.Now()
-	res, err := rotation.RotateIssuer(ctx, rotation.IssuerOptions{SpecPath: filepath.Join(c.Opts.WorkDir, "cluster.yaml"), OutDir: c.Out})
+	res, err := rotation.RotateIssuer(ctx, rotation.LiveOptions{RotateOptions: rotation.RotateOptions{SpecPath: filepath.Join(c.Opts.WorkDir, "cluster.yaml"), OutDir: c.Out}})
 	if err != nil {
 		t.Fatal(err)
 	}

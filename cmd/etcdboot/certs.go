@@ -63,10 +63,9 @@ presented to the members.`,
 
 func newCertsRotateCommand(g *globalFlags) *cobra.Command {
 	var (
-		opts   rotation.RotateOptions
+		opts   rotation.LiveOptions
 		issuer bool
 	)
-	var caOpts rotation.CARotateOptions
 	cmd := &cobra.Command{
 		Use:   "rotate -f cluster.yaml -o out/ [--issuer]",
 		Short: "Reissue every certificate below the CA with new keys and rewrite the payloads",
@@ -95,9 +94,8 @@ Pass the --remap options the output was generated with.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = g.logger
-			if caOpts.SpecPath = opts.SpecPath; cmd.Flags().Changed("ca") {
-				caOpts.OutDir, caOpts.Remaps, caOpts.Logger = opts.OutDir, opts.Remaps, g.logger
-				res, err := rotation.RotateCA(cmd.Context(), caOpts)
+			if cmd.Flags().Changed("ca") {
+				res, err := rotation.RotateCA(cmd.Context(), opts)
 				if res != nil {
 					if werr := rotation.WriteCARotation(cmd.OutOrStdout(), res); werr != nil {
 						return werr
@@ -106,13 +104,13 @@ Pass the --remap options the output was generated with.`,
 				return err
 			}
 			if issuer {
-				res, err := rotation.RotateIssuer(cmd.Context(), rotation.IssuerOptions{SpecPath: opts.SpecPath, OutDir: opts.OutDir, Remaps: opts.Remaps, Endpoints: caOpts.Endpoints, Logger: g.logger})
+				res, err := rotation.RotateIssuer(cmd.Context(), opts)
 				if err != nil {
 					return err
 				}
 				return rotation.WriteIssuerRotation(cmd.OutOrStdout(), res)
 			}
-			res, err := rotation.Rotate(opts)
+			res, err := rotation.Rotate(opts.RotateOptions)
 			if err != nil {
 				return err
 			}
@@ -121,7 +119,7 @@ Pass the --remap options the output was generated with.`,
 	}
 	f := cmd.Flags()
 	f.Bool("ca", false, "replace the root CA: check the members and write the next of the three phases")
-	f.StringSliceVar(&caOpts.Endpoints, "endpoints", nil, "with --ca or --issuer: the members' client URLs (default: the spec's, a group's seeds)")
+	f.StringSliceVar(&opts.Endpoints, "endpoints", nil, "with --ca or --issuer: the members' client URLs (default: the spec's, a group's seeds)")
 	addSpecFlags(cmd, &opts.SpecPath, &opts.OutDir, "the generator's output directory")
 	addRemapFlag(f, &opts.Remaps, "the --remap FROM=TO options the output was generated with")
 	f.BoolVar(&issuer, "issuer", false, "renew only the autoscaling group's issuer and publish it to the running group")

@@ -30,21 +30,6 @@ const caNewName = "ca-new"
 // not be written yet: the members have not all taken the current one.
 var ErrCAPhaseWaiting = errors.New("the CA rotation waits for the members")
 
-// CARotateOptions say which generator output's CA to rotate, and where the
-// members answer.
-type CARotateOptions struct {
-	SpecPath string
-	OutDir   string
-	// Remaps are the --remap options the output was generated with.
-	Remaps []generate.Remap
-	// Endpoints are the members' client URLs; default the spec's.
-	Endpoints []string
-	// Timeout bounds each handshake; default DefaultTimeout.
-	Timeout time.Duration
-	Logger  *slog.Logger
-	Now     func() time.Time
-}
-
 // CARotateResult is what one RotateCA run saw, decided and wrote.
 type CARotateResult struct {
 	Before   CARotationState `json:"before"`
@@ -65,7 +50,7 @@ type CARotateResult struct {
 // It is run once per phase; between runs each member gets its new user-data
 // with etcdboot-agent certs install. The state is out/pki/ca-rotation.json,
 // so an interrupted run is resumed by running it again.
-func RotateCA(ctx context.Context, opts CARotateOptions) (*CARotateResult, error) {
+func RotateCA(ctx context.Context, opts LiveOptions) (*CARotateResult, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -171,7 +156,7 @@ func rotationAuthorities(dir pki.Dir, st CARotationState) (old, next *pki.Author
 // caWriter writes one phase to out/.
 type caWriter struct {
 	dir     pki.Dir
-	opts    CARotateOptions
+	opts    LiveOptions
 	cluster *spec.Cluster
 	st      CARotationState
 	gen     *generate.Result

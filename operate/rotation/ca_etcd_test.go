@@ -312,7 +312,7 @@ func TestCARotationUnderWriteLoadWithoutRestart(t *testing.T) {
 	waitWrites(50)
 
 	ctx := context.Background()
-	opts := CARotateOptions{SpecPath: specPath, OutDir: out, Endpoints: endpoints, Timeout: 2 * time.Second}
+	opts := LiveOptions{RotateOptions: RotateOptions{SpecPath: specPath, OutDir: out}, Endpoints: endpoints, Timeout: 2 * time.Second}
 	var newRoot *x509.Certificate
 	for _, phase := range []CAPhase{CAPhaseTrustBoth, CAPhaseNewLeaves, CAPhaseOldDropped} {
 		begin := time.Now()

@@ -47,7 +47,7 @@ func TestCARotationResumesAPartlyWrittenPhase(t *testing.T) {
 	oldKey := readFile(t, filepath.Join(pkiDir, "ca.key"))
 	ctx := context.Background()
 	// No endpoint answers: only a partly written phase may be written.
-	opts := CARotateOptions{SpecPath: specPath, OutDir: out, Endpoints: []string{"127.0.0.1:1"}, Timeout: time.Second}
+	opts := LiveOptions{RotateOptions: RotateOptions{SpecPath: specPath, OutDir: out}, Endpoints: []string{"127.0.0.1:1"}, Timeout: time.Second}
 	if res, err := RotateCA(ctx, opts); err == nil || res.Wrote != CAPhaseNone {
 		t.Fatalf("started with no member answering: %+v, %v", res, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,26 +28,6 @@ const issuerName = "issuer"
 // ErrNoGroup is wrapped by RotateIssuer's error when the spec has no
 // autoscaling section, so there is no issuer to renew.
 var ErrNoGroup = errors.New("no autoscaling group")
-
-// IssuerOptions say which group's issuer to renew and where its running
-// members are.
-type IssuerOptions struct {
-	// SpecPath is the cluster spec the output was generated from.
-	SpecPath string
-	// OutDir is the generator's output directory.
-	OutDir string
-	// Remaps are the --remap options the output was generated with.
-	Remaps []generate.Remap
-	// Endpoints are the group's client URLs to publish through; default the
-	// spec's (the group's seeds).
-	Endpoints []string
-	// Timeout bounds publishing; zero means a minute.
-	Timeout time.Duration
-	Logger  *slog.Logger
-	// Now names the directory the old files are kept in and is the time
-	// the new issuer is checked at; defaults to time.Now.
-	Now func() time.Time
-}
 
 // IssuerCert identifies one issuer.
 type IssuerCert struct {
@@ -80,7 +59,7 @@ type IssuerResult struct {
 // the running group with the admin certificate. Each member's watcher
 // installs it before its next renewal. The previous files are moved to
 // pki/rotated-<time>/; a failed generator run puts them back.
-func RotateIssuer(ctx context.Context, opts IssuerOptions) (*IssuerResult, error) {
+func RotateIssuer(ctx context.Context, opts LiveOptions) (*IssuerResult, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -156,7 +135,7 @@ func RotateIssuer(ctx context.Context, opts IssuerOptions) (*IssuerResult, error
 
 // publishIssuer puts pub at pki.PublishedIssuerKey through the group's
 // endpoints with the admin client certificate and returns the revision.
-func publishIssuer(ctx context.Context, opts IssuerOptions, dir pki.Dir, pub pki.PublishedIssuer) (int64, error) {
+func publishIssuer(ctx context.Context, opts LiveOptions, dir pki.Dir, pub pki.PublishedIssuer) (int64, error) {
 	if len(opts.Endpoints) == 0 {
 		return 0, errors.New("no endpoints: give --endpoints, or seeds in the spec's autoscaling section")
 	}

@@ -76,8 +76,9 @@ func TestRotateIssuerRenewsAndPublishesThroughTheGroup(t *testing.T) {
 	e := etcdtest.Start(t, etcdtest.Member{PKIDir: memberDir.Path, DataDir: filepath.Join(t.TempDir(), "data")})
 
 	at := time.Now()
-	res, err := RotateIssuer(context.Background(), IssuerOptions{SpecPath: specPath, OutDir: out, Endpoints: []string{e.Endpoint},
-		Now: func() time.Time { return at }})
+	res, err := RotateIssuer(context.Background(), LiveOptions{
+		RotateOptions: RotateOptions{SpecPath: specPath, OutDir: out, Now: func() time.Time { return at }},
+		Endpoints:     []string{e.Endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestRotateIssuerRenewsAndPublishesThroughTheGroup(t *testing.T) {
 
 func TestRotateIssuerNeedsAGroup(t *testing.T) {
 	specPath, out, _ := generated(t)
-	_, err := RotateIssuer(context.Background(), IssuerOptions{SpecPath: specPath, OutDir: out})
+	_, err := RotateIssuer(context.Background(), LiveOptions{RotateOptions: RotateOptions{SpecPath: specPath, OutDir: out}})
 	if !errors.Is(err, ErrNoGroup) {
 		t.Fatalf("err = %v, want ErrNoGroup", err)
 	}
@@ -159,7 +160,7 @@ func TestRotateIssuerThatCannotPublishSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := etcdtest.FreePort(t)
-	_, err := RotateIssuer(context.Background(), IssuerOptions{SpecPath: specPath, OutDir: out,
+	_, err := RotateIssuer(context.Background(), LiveOptions{RotateOptions: RotateOptions{SpecPath: specPath, OutDir: out},
 		Endpoints: []string{"https://127.0.0.1:" + strconv.Itoa(port)}, Timeout: 2 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "was not published to the group") || !strings.Contains(err.Error(), "run etcdboot certs rotate --issuer again") {
 		t.Fatalf("err = %v", err)

@@ -32,6 +32,19 @@ type RotateOptions struct {
 	Now func() time.Time
 }
 
+// LiveOptions are RotateOptions for the rotations that also ask the
+// running members: the CA's phases (each checked by new TLS handshakes
+// before the next is written) and the issuer's publication to the group.
+type LiveOptions struct {
+	RotateOptions
+	// Endpoints are the members' client URLs; default the spec's (a
+	// group's seeds).
+	Endpoints []string
+	// Timeout bounds each handshake of a CA rotation (default
+	// DefaultTimeout) or the issuer's publication (default a minute).
+	Timeout time.Duration
+}
+
 // Rotation is one reissued certificate.
 type Rotation struct {
 	// Name is the certificate's base name in out/pki (etcd1-server, admin).
