@@ -3,10 +3,12 @@ package etcdtest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,8 +101,15 @@ func FreePort(tb testing.TB) int {
 
 // FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
 // moment ago: all are held open together so none is handed out twice.
+//
+// They are drawn at random from below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), never from it: a port reserved and
+// released there could be taken, before etcd binds it, as the source port
+// of any outgoing connection on the machine, such as another test
+// package's clients running in parallel ("bind: address already in use").
 func FreePorts(tb testing.TB, n int) []int {
 	tb.Helper()
+	lo, hi := portsBelowEphemeral()
 	var ports []int
 	var ls []net.Listener
 	defer func() {
@@ -108,15 +117,39 @@ func FreePorts(tb testing.TB, n int) []int {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			tb.Fatalf("reserve %d ports in [%d, %d): none free after %d tries", n, lo, hi, tries)
+		}
+		port := lo + rand.IntN(hi-lo)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			tb.Fatalf("reserve a port: %v", err)
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports
+}
+
+// portsBelowEphemeral is the range FreePorts draws from: from 10000 up to
+// the start of the ephemeral range, or [20000, 32768) when that cannot be
+// read or leaves too little room.
+func portsBelowEphemeral() (lo, hi int) {
+	lo, hi = 20000, 32768
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return lo, hi
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start < 12000 {
+		return lo, hi
+	}
+	return 10000, start
 }
 
 // Member is one etcd member to start on 127.0.0.1.
