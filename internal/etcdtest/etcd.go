@@ -107,7 +107,16 @@ func FreePort(tb testing.TB) int {
 // released there could be taken, before etcd binds it, as the source port
 // of any outgoing connection on the machine, such as another test
 // package's clients running in parallel ("bind: address already in use").
+// Each port is also claimed with a lock file (claimPort) for the test's
+// lifetime, so two test processes drawing at once never share one.
 func FreePorts(tb testing.TB, n int) []int {
+	tb.Helper()
+	return FreePortsOn(tb, "127.0.0.1", n)
+}
+
+// FreePortsOn is FreePorts for ip; an address that does not exist yet (a
+// lab namespace's, before the lab is up) is checked on 127.0.0.1.
+func FreePortsOn(tb testing.TB, ip string, n int) []int {
 	tb.Helper()
 	lo, hi := portsBelowEphemeral()
 	var ports []int
@@ -117,12 +126,21 @@ func FreePorts(tb testing.TB, n int) []int {
 			l.Close()
 		}
 	}()
+	check := ip
+	if l, err := net.Listen("tcp", net.JoinHostPort(ip, "0")); err != nil {
+		check = "127.0.0.1"
+	} else {
+		l.Close()
+	}
 	for tries := 0; len(ports) < n; tries++ {
 		if tries > 1000 {
-			tb.Fatalf("reserve %d ports in [%d, %d): none free after %d tries", n, lo, hi, tries)
+			tb.Fatalf("reserve %d ports in [%d, %d) on %s: none free after %d tries", n, lo, hi, ip, tries)
 		}
 		port := lo + rand.IntN(hi-lo)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if !claimPort(tb, port) {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(check, strconv.Itoa(port)))
 		if err != nil {
 			continue
 		}
@@ -130,6 +148,32 @@ func FreePorts(tb testing.TB, n int) []int {
 		ports = append(ports, port)
 	}
 	return ports
+}
+
+// portClaimDir holds one lock file per port handed out by FreePorts in any
+// test process on the machine.
+var portClaimDir = filepath.Join(os.TempDir(), "etcdboot-test-ports")
+
+// claimPort takes an exclusive flock on port's file in portClaimDir and
+// holds it until tb's cleanup, so that test binaries running in parallel
+// (go test runs packages side by side) never hand out the same port between
+// one's check and its etcd's bind. The kernel drops the lock when the
+// process exits, so a killed test leaves no claim behind.
+func claimPort(tb testing.TB, port int) bool {
+	tb.Helper()
+	if err := os.MkdirAll(portClaimDir, 0o777); err != nil {
+		tb.Fatalf("port claims: %v", err)
+	}
+	f, err := os.OpenFile(filepath.Join(portClaimDir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		tb.Fatalf("port claims: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return false
+	}
+	tb.Cleanup(func() { f.Close() })
+	return true
 }
 
 // portsBelowEphemeral is the range FreePorts draws from: from 10000 up to

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/etcdboot/etcdboot/internal/etcdtest"
 )
 
 // Version is the SeaweedFS module version the Makefile builds (SEAWEEDFS_VERSION).
@@ -107,41 +109,14 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// FreePort returns a TCP port free on ip (127.0.0.1 when empty) now.
+// FreePort returns a TCP port free on ip (127.0.0.1 when empty) now,
+// claimed for the test's lifetime as etcdtest.FreePorts claims its own.
 func FreePort(tb testing.TB, ip string) int {
 	tb.Helper()
-	ports, err := freePorts(ip, 1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ports[0]
-}
-
-// freePorts returns n distinct ports free on ip, or on 127.0.0.1 for an
-// address that does not exist yet.
-func freePorts(ip string, n int) ([]int, error) {
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("free port on %s: %w", ip, err)
-		}
-		ls = append(ls, l)
-		port := l.Addr().(*net.TCPAddr).Port
-		// weed derives nothing from these, but a port+10000 grpc default
-		// must not collide: every port is given explicitly below.
-		ports = append(ports, port)
-	}
-	return ports, nil
+	return etcdtest.FreePortsOn(tb, ip, 1)[0]
 }
 
 // Start starts weed server with its S3 gateway, waits until the gateway
@@ -160,10 +135,7 @@ func Start(tb testing.TB, opts Options) *Server {
 	dir := tb.TempDir()
 	s := &Server{Bucket: opts.Bucket, AccessKey: "etcdboot" + randHex(4), SecretKey: randHex(20), Dir: dir}
 	// master, volume, filer and their grpc ports; the S3 gateway's own.
-	ports, err := freePorts(opts.IP, 8)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ports := etcdtest.FreePortsOn(tb, opts.IP, 8)
 	if opts.S3Port == 0 {
 		opts.S3Port = ports[7]
 	}
