@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/etcdboot/etcdboot/bootstrap"
 	"github.com/etcdboot/etcdboot/bootstrap/maintenance"
@@ -79,8 +80,9 @@ maintenance: %[2]s
 	return path
 }
 
-// client connects to every member as admin.
-func (c *cluster) client(t testing.TB) *clientv3.Client {
+// client connects to every member as admin, with dopts added to
+// client/v3's own dial options.
+func (c *cluster) client(t testing.TB, dopts ...grpc.DialOption) *clientv3.Client {
 	t.Helper()
 	conf, err := c.members[0].TLS.ClientConfig()
 	if err != nil {
@@ -90,7 +92,7 @@ func (c *cluster) client(t testing.TB) *clientv3.Client {
 	for _, m := range c.members {
 		eps = append(eps, m.Endpoint)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: conf, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, TLS: conf, DialTimeout: 5 * time.Second, Logger: zap.NewNop(), DialOptions: dopts})
 	if err != nil {
 		t.Fatal(err)
 	}

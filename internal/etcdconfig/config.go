@@ -108,6 +108,15 @@ func (c Config) settings() []setting {
 		add("snapshot-count", c.SnapshotCount)
 	}
 	add("quota-backend-bytes", c.QuotaBackendBytes)
+	// A member being defragmented reports NOT_SERVING on etcd's gRPC health
+	// service, so clients that check health send their requests to the
+	// other members meanwhile (README: Maintenance). Alpha behind a gate
+	// from 3.6 on, an experimental flag in 3.5.
+	if c.Minor >= 6 {
+		add("feature-gates", "StopGRPCServiceOnDefrag=true")
+	} else {
+		add("experimental-stop-grpc-service-on-defrag", true)
+	}
 	add("auto-compaction-mode", c.AutoCompactionMode)
 	add("auto-compaction-retention", c.AutoCompactionRetention)
 	add("cert-file", c.CertFile)
