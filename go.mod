@@ -12,6 +12,7 @@ require (
 	github.com/google/nftables v0.2.0
 	github.com/mdlayher/netlink v1.7.2
 	github.com/miekg/dns v1.1.62
+	github.com/moby/sys/mountinfo v0.7.2
 	github.com/olekukonko/tablewriter v0.0.5
 	github.com/prometheus/client_golang v1.20.5
 	github.com/prometheus/common v0.62.0

@@ -6,6 +6,7 @@ require (
 	github.com/etcdboot/etcdboot v0.0.0
 	github.com/hashicorp/hcl/v2 v2.19.1
 	github.com/hashicorp/packer-plugin-sdk v0.6.4
+	github.com/moby/sys/mountinfo v0.7.2
 	github.com/zclconf/go-cty v1.13.3
 )
 

@@ -145,11 +145,11 @@ func TestMountsUnder(t *testing.T) {
 100 22 0:7 / /work/out/rootfs2/proc rw - proc proc rw
 101 22 0:8 / /work/out\040dir/rootfs/sys rw - sysfs sysfs rw
 `
-	if got := parseMountsUnder(info, "/work/out/rootfs/"); !slices.Equal(got, []string{"/work/out/rootfs/proc", "/work/out/rootfs/dev"}) {
-		t.Errorf("parseMountsUnder = %v", got)
+	if got, err := parseMountsUnder(strings.NewReader(info), "/work/out/rootfs/"); err != nil || !slices.Equal(got, []string{"/work/out/rootfs/proc", "/work/out/rootfs/dev"}) {
+		t.Errorf("parseMountsUnder = %v, %v", got, err)
 	}
-	if got := parseMountsUnder(info, "/work/out dir"); !slices.Equal(got, []string{"/work/out dir/rootfs/sys"}) {
-		t.Errorf("escaped mount point: %v", got)
+	if got, err := parseMountsUnder(strings.NewReader(info), "/work/out dir"); err != nil || !slices.Equal(got, []string{"/work/out dir/rootfs/sys"}) {
+		t.Errorf("escaped mount point: %v, %v", got, err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/chroot"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/moby/sys/mountinfo"
 )
 
 // halt records err and stops the build.
@@ -86,45 +87,27 @@ func removeOutput(dir string) error {
 
 // mountsUnder lists mount points at or below dir, from /proc/self/mountinfo.
 func mountsUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
 	}
-	return parseMountsUnder(string(data), dir), nil
+	defer f.Close()
+	return parseMountsUnder(f, dir)
 }
 
-// parseMountsUnder picks the mount points at or below dir from mountinfo text.
-func parseMountsUnder(mountinfo, dir string) []string {
-	dir = filepath.Clean(dir)
+// parseMountsUnder picks the mount points at or below dir from a mount
+// table in /proc/PID/mountinfo's format (moby's parser undoes its octal
+// escapes, such as \040 for a space).
+func parseMountsUnder(table io.Reader, dir string) ([]string, error) {
+	infos, err := mountinfo.GetMountsFromReader(table, mountinfo.PrefixFilter(filepath.Clean(dir)))
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
 	var out []string
-	for line := range strings.SplitSeq(mountinfo, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		// Field 5 is the mount point, with spaces and the like octal-escaped.
-		mp := unescapeMountinfo(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
+	for _, m := range infos {
+		out = append(out, m.Mountpoint)
 	}
-	return out
-}
-
-func unescapeMountinfo(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out, nil
 }
 
 // stepBootstrap runs mmdebstrap into output_dir/rootfs.
