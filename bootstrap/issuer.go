@@ -71,6 +71,9 @@ func (a *Agent) followIssuer(ctx context.Context, cli *clientv3.Client, n node, 
 // installPublishedIssuer checks value against the node's issuer and CA
 // files and, when it passes, replaces the issuer's key and certificate
 // files with it, each atomically and with the owner and modes they had.
+// The certificate file gets the issuer with the chain it was published
+// with (the cross-certificate of a CA rotation), which every certificate
+// minted with it then carries.
 func (a *Agent) installPublishedIssuer(n node, value []byte) (*pki.Authority, error) {
 	pub, err := pki.ParsePublishedIssuer(value)
 	if err != nil {
@@ -101,7 +104,7 @@ func (a *Agent) installPublishedIssuer(n node, value []byte) (*pki.Authority, er
 		path string
 		data []byte
 		mode os.FileMode
-	}{{keyPath, next.KeyPEM(), 0o600}, {certPath, next.CertPEM(), 0o644}} {
+	}{{keyPath, next.KeyPEM(), 0o600}, {certPath, next.ChainPEM(), 0o644}} {
 		owner, err := os.Stat(f.path)
 		if err != nil {
 			return nil, fmt.Errorf("install the published issuer: %w", err)

@@ -122,6 +122,7 @@ func (a *Agent) watch(ctx context.Context, n node, hooks watchHooks) error {
 	lastRenew, lastExpiry := time.Now(), time.Now()
 	scrubbed := false
 	var issuer issuerFollower
+	var caChecked int64
 	if n.payload.TLS.IssuerCertFile != "" {
 		a.watchIssuerLife(n, &issuer)
 	}
@@ -130,8 +131,11 @@ func (a *Agent) watch(ctx context.Context, n node, hooks watchHooks) error {
 			scrubbed = a.scrubUserData()
 		}
 		if n.payload.TLS.IssuerCertFile != "" && time.Since(lastRenew) >= a.cfg.RenewInterval {
-			// A renewed issuer published to the group is checked and
-			// installed first, so this renewal already mints with it.
+			// A CA bundle and a renewed issuer published to the group are
+			// checked and installed first, in that order (a CA rotation
+			// publishes an issuer of the new CA with the bundle that
+			// trusts it), so this renewal already mints with them.
+			a.followPublishedCA(ctx, cli, n, &caChecked)
 			a.followIssuer(ctx, cli, n, &issuer)
 			// etcd reads its certificate files at every new TLS handshake,
 			// so renewed files take effect without a restart.
