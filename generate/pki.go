@@ -140,7 +140,9 @@ func (g *generator) memberFiles(name string, t spec.NodeTLS) []ignition.File {
 func (g *generator) groupFiles(t spec.NodeTLS) []ignition.File {
 	return []ignition.File{
 		{Path: t.CAFile, Mode: 0o644, Contents: g.ca.authority.TrustPEM()},
-		{Path: t.IssuerCertFile, Mode: 0o644, Contents: g.group.issuer.CertPEM()},
+		// With its chain: during a CA rotation, the cross-certificate that
+		// lets members which loaded only the old CA verify what it mints.
+		{Path: t.IssuerCertFile, Mode: 0o644, Contents: g.group.issuer.ChainPEM()},
 		{Path: t.IssuerKeyFile, Mode: 0o600, Contents: g.group.issuer.KeyPEM(), Secret: true},
 	}
 }

@@ -86,7 +86,9 @@ restarting etcd: (a) every CA file becomes the bundle of the old and a new CA,
 (b) every certificate is reissued by the new CA, (c) the old CA is dropped.
 Each run first checks, by new TLS handshakes with every member, that the
 members took the previous phase (etcdboot-agent certs install); the state is
-out/pki/ca-rotation.json and certs check shows it.
+out/pki/ca-rotation.json and certs check shows it. For an autoscaling group,
+each phase is published through the group (/etcdboot/ca, and the new CA's
+issuer at /etcdboot/issuer) and every member's watcher installs it.
 
 Pass the --remap options the output was generated with.`,
 		Example: `  etcdboot certs rotate -f cluster.yaml -o out/

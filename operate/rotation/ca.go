@@ -40,6 +40,13 @@ type CARotateResult struct {
 	After CARotationState `json:"after"`
 	// Generate is the generator run that rewrote the payloads.
 	Generate *generate.Result `json:"-"`
+	// Published is, for an autoscaling group, the etcd revision at which
+	// the phase in out/ was published to the group (the CA bundle, and in
+	// phase (b) the new CA's issuer); 0 for listed members, which get
+	// their payloads with certs install.
+	Published int64 `json:"published,omitempty"`
+	// Group is true for an autoscaling group.
+	Group bool `json:"group,omitempty"`
 }
 
 // RotateCA takes a cluster's CA rotation one phase further: it observes
@@ -48,7 +55,9 @@ type CARotateResult struct {
 // members have all taken the current phase writes the next one to out/: the
 // PKI directory, every node payload, and the monitoring and kubeadm copies.
 // It is run once per phase; between runs each member gets its new user-data
-// with etcdboot-agent certs install. The state is out/pki/ca-rotation.json,
+// with etcdboot-agent certs install. An autoscaling group's phase is
+// published through the group instead (publishCAPhase), where each member's
+// watcher takes it, and every member the group lists is observed. The state is out/pki/ca-rotation.json,
 // so an interrupted run is resumed by running it again.
 func RotateCA(ctx context.Context, opts LiveOptions) (*CARotateResult, error) {
 	if opts.Now == nil {
@@ -64,9 +73,6 @@ func RotateCA(ctx context.Context, opts LiveOptions) (*CARotateResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rotate CA: %w", err)
 	}
-	if c.Autoscaling != nil {
-		return nil, errors.New("rotate CA: an autoscaling group's members mint their certificates from the launch payload's issuer: CA rotation covers clusters of listed members only")
-	}
 	if len(opts.Endpoints) == 0 {
 		opts.Endpoints = status.EndpointsFromCluster(c)
 	}
@@ -75,11 +81,26 @@ func RotateCA(ctx context.Context, opts LiveOptions) (*CARotateResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rotate CA: %w", err)
 	}
-	res := &CARotateResult{Before: st}
+	res := &CARotateResult{Before: st, Group: c.Autoscaling != nil}
 	// A phase only partly written is written again whatever the members
 	// show; its CA files may be half swapped, so nothing is probed.
 	if st.Phase == CAPhaseNone || st.Written {
-		if res.Seen, err = ObserveCA(ctx, dir.Path, st, opts.Endpoints, opts.Timeout); err != nil {
+		endpoints := opts.Endpoints
+		if res.Group {
+			// A group's members mint their own certificates: the phase
+			// out now is published again (a run that wrote it may have
+			// failed to publish it; members ignore a value they hold),
+			// and every member the group has now is observed.
+			if st.Phase != CAPhaseNone {
+				if res.Published, err = publishCAPhase(ctx, opts, dir, st.Phase); err != nil {
+					return res, fmt.Errorf("rotate CA: phase (%s) %s is in out/ but could not be published to the group: %w; run etcdboot certs rotate --ca again once it answers", st.Phase.Letter(), st.Phase, err)
+				}
+			}
+			if endpoints, err = groupEndpoints(ctx, dir, opts.Endpoints, opts.Timeout); err != nil {
+				return res, fmt.Errorf("rotate CA: %w", err)
+			}
+		}
+		if res.Seen, err = ObserveCA(ctx, dir.Path, st, endpoints, opts.Timeout); err != nil {
 			return nil, fmt.Errorf("rotate CA: %w", err)
 		}
 	}
@@ -96,6 +117,11 @@ func RotateCA(ctx context.Context, opts LiveOptions) (*CARotateResult, error) {
 		return res, fmt.Errorf("rotate CA: phase (%s) %s: %w; run etcdboot certs rotate --ca again to finish it", res.Decision.Next.Letter(), res.Decision.Next, err)
 	}
 	res.Wrote, res.After, res.Generate = res.Decision.Next, w.st, w.gen
+	if res.Group {
+		if res.Published, err = publishCAPhase(ctx, opts, dir, res.Wrote); err != nil {
+			return res, fmt.Errorf("rotate CA: phase (%s) %s is in out/ but could not be published to the group: %w; run etcdboot certs rotate --ca again once it answers", res.Wrote.Letter(), res.Wrote, err)
+		}
+	}
 	return res, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcdboot/etcdboot/internal/render"
+	"github.com/etcdboot/etcdboot/pki"
 )
 
 // caSeenHeader is the header of the table of what each member showed.
@@ -32,6 +33,12 @@ func WriteCARotation(w io.Writer, res *CARotateResult) error {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
 	switch {
+	case res.Wrote != CAPhaseNone && res.Group:
+		fmt.Fprintf(&b, "Phase (%s) %s written to out/: %s\n", res.Wrote.Letter(), res.Wrote, phaseSays(res.Wrote))
+		fmt.Fprintf(&b, "Published to the group at %s (revision %d): each member's watcher checks it and installs it before its\n"+
+			"next renewal (etcdboot-agent --renew-interval), no restart. Put out/nodes/launch in the launch template, copy\n"+
+			"monitoring/tls/ and kubeadm/pki/ to Prometheus and the API servers, then run etcdboot certs rotate --ca again:\n"+
+			"it checks every member before it writes the next phase.\n", pki.PublishedCAKey, res.Published)
 	case res.Wrote != CAPhaseNone:
 		fmt.Fprintf(&b, "Phase (%s) %s written to out/: %s\n", res.Wrote.Letter(), res.Wrote, phaseSays(res.Wrote))
 		b.WriteString("Copy each member its nodes/NAME/user-data and run `etcdboot-agent certs install --user-data FILE`\n" +

@@ -11,12 +11,8 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-
 	"github.com/etcdboot/etcdboot/generate"
 	"github.com/etcdboot/etcdboot/internal/status"
-	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 	"github.com/etcdboot/etcdboot/pki"
 	"github.com/etcdboot/etcdboot/spec"
 )
@@ -136,16 +132,9 @@ func RotateIssuer(ctx context.Context, opts LiveOptions) (*IssuerResult, error) 
 // publishIssuer puts pub at pki.PublishedIssuerKey through the group's
 // endpoints with the admin client certificate and returns the revision.
 func publishIssuer(ctx context.Context, opts LiveOptions, dir pki.Dir, pub pki.PublishedIssuer) (int64, error) {
-	if len(opts.Endpoints) == 0 {
-		return 0, errors.New("no endpoints: give --endpoints, or seeds in the spec's autoscaling section")
-	}
-	tlsConf, err := tlsfiles.Files{CAFile: dir.CertPath("ca"), CertFile: dir.CertPath("admin"), KeyFile: dir.KeyPath("admin")}.ClientConfig()
+	cli, err := adminClient(dir, opts.Endpoints)
 	if err != nil {
-		return 0, fmt.Errorf("the admin certificate: %w", err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: opts.Endpoints, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		return 0, fmt.Errorf("connect to %v: %w", opts.Endpoints, err)
+		return 0, err
 	}
 	defer cli.Close()
 	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
