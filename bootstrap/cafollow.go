@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -27,20 +26,13 @@ import (
 // cross-certificate that chains them to the old CA for it. The file
 // matters for the next start, and for this node's clients.
 func (a *Agent) followPublishedCA(ctx context.Context, cli *clientv3.Client, n node, checked *int64) {
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	resp, err := cli.Get(rctx, pki.PublishedCAKey)
-	cancel()
-	if err != nil {
-		a.log.Debug("watch: published CA bundle not readable now", "key", pki.PublishedCAKey, "err", err)
+	kv := a.readPublished(ctx, cli, pki.PublishedCAKey)
+	if kv == nil {
 		return
 	}
-	if len(resp.Kvs) == 0 {
-		return
-	}
-	kv := resp.Kvs[0]
 	first := kv.ModRevision != *checked
 	*checked = kv.ModRevision
-	err = a.installPublishedCA(n, kv.Value)
+	err := a.installPublishedCA(n, kv.Value)
 	switch {
 	case errors.Is(err, pki.ErrCAUnchanged):
 	case err != nil:

@@ -164,8 +164,8 @@ func (a *Agent) deliveredCA(caPath string, deliveredPEM []byte) (caInstall, erro
 		if err != nil {
 			return caInstall{}, fmt.Errorf("the delivered tls.caFile: %w", err)
 		}
-		if !sameCertificates(installed, d) {
-			if !shareCertificate(installed, d) {
+		if !pki.SameCertificates(installed, d) {
+			if !pki.ShareCertificate(installed, d) {
 				return caInstall{}, fmt.Errorf("%w (%s): the delivered CA bundle (%s) shares no certificate with the installed one (%s); a new CA is rolled out with etcdboot certs rotate --ca, phase by phase, each installed on every member before the next",
 					ErrCAChanged, caPath, serialList(d), serialList(installed))
 			}
@@ -185,30 +185,6 @@ func (a *Agent) deliveredCA(caPath string, deliveredPEM []byte) (caInstall, erro
 		}
 	}
 	return ca, nil
-}
-
-func sameCertificates(a, b []*x509.Certificate) bool {
-	return len(a) == len(b) && containsAll(a, b) && containsAll(b, a)
-}
-
-func containsAll(set, of []*x509.Certificate) bool {
-	for _, c := range of {
-		if !shareCertificate(set, []*x509.Certificate{c}) {
-			return false
-		}
-	}
-	return true
-}
-
-func shareCertificate(a, b []*x509.Certificate) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if x.Equal(y) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func serialList(certs []*x509.Certificate) string {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdboot/etcdboot/internal/atomicfile"
@@ -35,17 +36,10 @@ type issuerFollower struct {
 // it. A refused one leaves the files as they are and is logged with why.
 // Errors reading the cluster are only logged: the next renewal tries again.
 func (a *Agent) followIssuer(ctx context.Context, cli *clientv3.Client, n node, f *issuerFollower) {
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	resp, err := cli.Get(rctx, pki.PublishedIssuerKey)
-	cancel()
-	if err != nil {
-		a.log.Debug("watch: published issuer not readable now", "key", pki.PublishedIssuerKey, "err", err)
+	kv := a.readPublished(ctx, cli, pki.PublishedIssuerKey)
+	if kv == nil {
 		return
 	}
-	if len(resp.Kvs) == 0 {
-		return
-	}
-	kv := resp.Kvs[0]
 	first := kv.ModRevision != f.checked
 	f.checked = kv.ModRevision
 	installed, err := a.installPublishedIssuer(n, kv.Value)
@@ -66,6 +60,23 @@ func (a *Agent) followIssuer(ctx context.Context, cli *clientv3.Client, n node, 
 			"not_after", c.NotAfter.UTC().Format(time.RFC3339))
 		a.issuerRenewal(monitoring.IssuerInstalled)
 	}
+}
+
+// readPublished reads what etcdboot certs rotate published at key, or nil
+// when nothing is there or the cluster does not answer now (logged at
+// debug: the next renewal reads again).
+func (a *Agent) readPublished(ctx context.Context, cli *clientv3.Client, key string) *mvccpb.KeyValue {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	resp, err := cli.Get(rctx, key)
+	cancel()
+	if err != nil {
+		a.log.Debug("watch: published value not readable now", "key", key, "err", err)
+		return nil
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	return resp.Kvs[0]
 }
 
 // installPublishedIssuer checks value against the node's issuer and CA

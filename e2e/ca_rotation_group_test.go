@@ -11,11 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdboot/etcdboot/e2e/netlab"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
@@ -108,20 +105,8 @@ func TestCARotationInAGroup(t *testing.T) {
 	}
 
 	w := &followingWriter{endpoints: c.Endpoints(), files: c.AdminTLS()}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() { defer close(done); w.run(stop) }()
-	stopWriter := sync.OnceFunc(func() { close(stop); <-done })
-	t.Cleanup(stopWriter)
-	waitWrites := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for w.count() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("the writer wrote %d keys in 30s, want %d; failures: %v", w.count(), n, w.failures)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	stopWriter := w.start(t)
+	waitWrites := func(n int) { t.Helper(); w.waitFor(t, n) }
 	waitWrites(100)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -239,23 +224,7 @@ func TestCARotationInAGroup(t *testing.T) {
 		t.Errorf("with the replacement, members serve %v, want old+new everywhere", got)
 	}
 
-	if len(w.failures) > 1 {
-		t.Errorf("%d failed puts, want at most one (retried):\n%s", len(w.failures), strings.Join(w.failures, "\n"))
-	} else {
-		t.Logf("%d keys written, failed puts: %v", w.written, w.failures)
-	}
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	resp, err := cli.Get(ctx, "/ca-rotate/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int(resp.Count) != w.written {
-		t.Errorf("%d keys under /ca-rotate/, want the %d written", resp.Count, w.written)
-	}
+	w.check(ctx, t, c)
 }
 
 func mustParse(t *testing.T, data []byte) []*x509.Certificate {

@@ -184,20 +184,8 @@ func TestCARotationUnderWriteLoad(t *testing.T) {
 		procs[n.Name] = p
 	}
 
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() { defer close(done); w.run(stop) }()
-	stopWriter := sync.OnceFunc(func() { close(stop); <-done })
-	t.Cleanup(stopWriter)
-	waitWrites := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for w.count() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("the writer wrote %d keys in 30s, want %d; failures: %v", w.count(), n, w.failures)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	stopWriter := w.start(t)
+	waitWrites := func(n int) { t.Helper(); w.waitFor(t, n) }
 	waitWrites(100)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -289,24 +277,7 @@ func TestCARotationUnderWriteLoad(t *testing.T) {
 			t.Errorf("%s after phase (c) is not the new CA alone", p)
 		}
 	}
-	if len(w.failures) > 1 {
-		t.Errorf("%d failed puts, want at most one (retried):\n%s", len(w.failures), strings.Join(w.failures, "\n"))
-	} else {
-		t.Logf("%d keys written, failed puts: %v", w.written, w.failures)
-	}
-
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	resp, err := cli.Get(ctx, "/ca-rotate/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int(resp.Count) != w.written {
-		t.Errorf("%d keys under /ca-rotate/, want the %d written", resp.Count, w.written)
-	}
+	w.check(ctx, t, c)
 }
 
 // copiesWork uses the monitoring and kubeadm copies in out/ as Prometheus
@@ -350,6 +321,51 @@ func copiesWork(t *testing.T, c *testcluster.Cluster, when string) {
 		if err != nil {
 			t.Errorf("%s: kube-apiserver's copy cannot read from %s: %v", when, n.Name, err)
 		}
+	}
+}
+
+// start runs w until the returned func stops it (which the test's cleanup
+// also does).
+func (w *followingWriter) start(t *testing.T) (stop func()) {
+	stopc, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); w.run(stopc) }()
+	stop = sync.OnceFunc(func() { close(stopc); <-done })
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitFor waits until w has written n keys, failing t after 30 s.
+func (w *followingWriter) waitFor(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for w.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer wrote %d keys in 30s, want %d; failures: %v", w.count(), n, w.failures)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// check fails t when more than one put failed or a key w wrote is not in
+// c; w must be stopped.
+func (w *followingWriter) check(ctx context.Context, t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	if len(w.failures) > 1 {
+		t.Errorf("%d failed puts, want at most one (retried):\n%s", len(w.failures), strings.Join(w.failures, "\n"))
+	} else {
+		t.Logf("%d keys written, failed puts: %v", w.written, w.failures)
+	}
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Get(ctx, "/ca-rotate/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(resp.Count) != w.written {
+		t.Errorf("%d keys under /ca-rotate/, want the %d written", resp.Count, w.written)
 	}
 }
 

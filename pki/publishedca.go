@@ -47,7 +47,7 @@ func CheckPublishedCA(installed []*x509.Certificate, bundle []byte, issuerChain 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCABundleInvalid, err)
 	}
-	if sameCertificateSet(installed, certs) {
+	if SameCertificates(installed, certs) {
 		return certs, ErrCAUnchanged
 	}
 	roots, intermediates := x509.NewCertPool(), x509.NewCertPool()
@@ -66,7 +66,7 @@ func CheckPublishedCA(installed []*x509.Certificate, bundle []byte, issuerChain 
 			intermediates.AddCert(c)
 		}
 	}
-	if !shareOne(installed, certs) {
+	if !ShareCertificate(installed, certs) {
 		return nil, fmt.Errorf("%w: a new CA is rolled out with etcdboot certs rotate --ca, which publishes a bundle of the old and the new CA first", ErrCABundleUnrelated)
 	}
 	if len(issuerChain) == 0 {
@@ -83,23 +83,24 @@ func CheckPublishedCA(installed []*x509.Certificate, bundle []byte, issuerChain 
 	return certs, nil
 }
 
-// sameCertificateSet reports whether a and b hold the same certificates,
-// in any order.
-func sameCertificateSet(a, b []*x509.Certificate) bool {
+// SameCertificates reports whether a and b hold the same certificates, in
+// any order: a CA bundle that is no change.
+func SameCertificates(a, b []*x509.Certificate) bool {
 	return len(a) == len(b) && containsEvery(a, b) && containsEvery(b, a)
 }
 
 func containsEvery(set, of []*x509.Certificate) bool {
 	for _, c := range of {
-		if !shareOne(set, []*x509.Certificate{c}) {
+		if !ShareCertificate(set, []*x509.Certificate{c}) {
 			return false
 		}
 	}
 	return true
 }
 
-// shareOne reports whether a and b have a certificate in common.
-func shareOne(a, b []*x509.Certificate) bool {
+// ShareCertificate reports whether a and b have a certificate in common:
+// each phase of a CA rotation keeps one CA of the bundle before it.
+func ShareCertificate(a, b []*x509.Certificate) bool {
 	for _, x := range a {
 		for _, y := range b {
 			if x.Equal(y) {
