@@ -135,6 +135,9 @@ func TestCARotationInAGroup(t *testing.T) {
 		if newRoot == nil {
 			newRoot = mustParse(t, mustRead(t, filepath.Join(pkiDir, "ca-new.crt")))[0]
 		}
+		if check, _ := etcdboot("certs", "check", "-f", specPath, "--dir", pkiDir); !strings.Contains(check, fmt.Sprintf("CA rotation: phase (%s) %s", phase.letter, phase.name)) {
+			t.Errorf("certs check does not show phase (%s):\n%s", phase.letter, check)
+		}
 		bundle := mustRead(t, filepath.Join(pkiDir, "ca.crt"))
 		at := w.count()
 		// Every member's watcher takes the phase at its next renewal.
