@@ -14,7 +14,6 @@ import (
 	"github.com/etcdboot/etcdboot/generate"
 	"github.com/etcdboot/etcdboot/internal/etcdtest"
 	"github.com/etcdboot/etcdboot/pki"
-	"github.com/etcdboot/etcdboot/spec"
 )
 
 // TestWatcherTakesAGroupMemberThroughACARotation runs a real etcd on
@@ -57,27 +56,7 @@ func TestWatcherTakesAGroupMemberThroughACARotation(t *testing.T) {
 	oldIssuer := testGroupIssuer(t, old, time.Hour)
 	newIssuer := testGroupIssuer(t, next, 24*time.Hour)
 
-	nodeRoot := t.TempDir()
-	tlsDir := "/etc/etcdboot/pki"
-	p := &spec.NodePayload{
-		Node:        &spec.Member{Name: "etcd-10-123-0-11", FQDN: "etcd-10-123-0-11." + testGroupDomain, IPs: []string{"10.123.0.11"}},
-		Autoscaling: &spec.Autoscaling{Domain: testGroupDomain},
-		TLS: spec.NodeTLS{
-			CAFile:         filepath.Join(tlsDir, "ca.crt"),
-			ServerCertFile: filepath.Join(tlsDir, "server.crt"), ServerKeyFile: filepath.Join(tlsDir, "server.key"),
-			PeerCertFile: filepath.Join(tlsDir, "peer.crt"), PeerKeyFile: filepath.Join(tlsDir, "peer.key"),
-			IssuerCertFile: filepath.Join(tlsDir, "issuer.crt"), IssuerKeyFile: filepath.Join(tlsDir, "issuer.key"),
-		},
-	}
-	for path, data := range map[string][]byte{p.TLS.CAFile: old.CertPEM(), p.TLS.IssuerCertFile: oldIssuer.CertPEM(), p.TLS.IssuerKeyFile: oldIssuer.KeyPEM()} {
-		full := filepath.Join(nodeRoot, path)
-		if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	nodeRoot, p := launchedGroupNode(t, old.CertPEM(), oldIssuer)
 	logs := &syncBuffer{}
 	a, err := NewAgent(Config{Root: nodeRoot, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {

@@ -107,6 +107,36 @@ func publishedOf(a *pki.Authority) pki.PublishedIssuer {
 	return pki.PublishedIssuer{CertPEM: string(a.CertPEM()), KeyPEM: string(a.KeyPEM())}
 }
 
+// launchedGroupNode is a group member's root as its launch payload leaves
+// it: the CA file (caPEM), the issuer's files, no certificates of its own
+// yet; and its payload.
+func launchedGroupNode(t *testing.T, caPEM []byte, issuer *pki.Authority) (string, *spec.NodePayload) {
+	t.Helper()
+	nodeRoot := t.TempDir()
+	tlsDir := "/etc/etcdboot/pki"
+	p := &spec.NodePayload{
+		Node:        &spec.Member{Name: "etcd-10-123-0-11", FQDN: "etcd-10-123-0-11." + testGroupDomain, IPs: []string{"10.123.0.11"}},
+		Autoscaling: &spec.Autoscaling{Domain: testGroupDomain},
+		TLS: spec.NodeTLS{
+			CAFile:         filepath.Join(tlsDir, "ca.crt"),
+			ServerCertFile: filepath.Join(tlsDir, "server.crt"), ServerKeyFile: filepath.Join(tlsDir, "server.key"),
+			PeerCertFile: filepath.Join(tlsDir, "peer.crt"), PeerKeyFile: filepath.Join(tlsDir, "peer.key"),
+			IssuerCertFile: filepath.Join(tlsDir, "issuer.crt"), IssuerKeyFile: filepath.Join(tlsDir, "issuer.key"),
+		},
+	}
+	files := map[string][]byte{p.TLS.CAFile: caPEM, p.TLS.IssuerCertFile: issuer.CertPEM(), p.TLS.IssuerKeyFile: issuer.KeyPEM()}
+	for path, data := range files {
+		full := filepath.Join(nodeRoot, path)
+		if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nodeRoot, p
+}
+
 // TestWatcherInstallsOnlyAGoodPublishedIssuer runs a real etcd on loopback:
 // issuers published at /etcdboot/issuer from another root, with wider name
 // constraints, expired, or older than the one in use are refused with a
@@ -142,28 +172,7 @@ func TestWatcherInstallsOnlyAGoodPublishedIssuer(t *testing.T) {
 
 	// The node as a launch payload leaves it: the root, the issuer, no
 	// certificates of its own yet.
-	nodeRoot := t.TempDir()
-	tlsDir := "/etc/etcdboot/pki"
-	p := &spec.NodePayload{
-		Node:        &spec.Member{Name: "etcd-10-123-0-11", FQDN: "etcd-10-123-0-11." + testGroupDomain, IPs: []string{"10.123.0.11"}},
-		Autoscaling: &spec.Autoscaling{Domain: testGroupDomain},
-		TLS: spec.NodeTLS{
-			CAFile:         filepath.Join(tlsDir, "ca.crt"),
-			ServerCertFile: filepath.Join(tlsDir, "server.crt"), ServerKeyFile: filepath.Join(tlsDir, "server.key"),
-			PeerCertFile: filepath.Join(tlsDir, "peer.crt"), PeerKeyFile: filepath.Join(tlsDir, "peer.key"),
-			IssuerCertFile: filepath.Join(tlsDir, "issuer.crt"), IssuerKeyFile: filepath.Join(tlsDir, "issuer.key"),
-		},
-	}
-	files := map[string][]byte{p.TLS.CAFile: caPEM, p.TLS.IssuerCertFile: current.CertPEM(), p.TLS.IssuerKeyFile: current.KeyPEM()}
-	for path, data := range files {
-		full := filepath.Join(nodeRoot, path)
-		if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	nodeRoot, p := launchedGroupNode(t, caPEM, current)
 	logs := &syncBuffer{}
 	a, err := NewAgent(Config{Root: nodeRoot, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {

@@ -82,6 +82,14 @@ func RotateCA(ctx context.Context, opts LiveOptions) (*CARotateResult, error) {
 		return nil, fmt.Errorf("rotate CA: %w", err)
 	}
 	res := &CARotateResult{Before: st, Group: c.Autoscaling != nil}
+	// publish puts a group's phase in out/ where its members take it.
+	publish := func(phase CAPhase) error {
+		var err error
+		if res.Published, err = publishCAPhase(ctx, opts, dir, phase); err != nil {
+			return fmt.Errorf("rotate CA: phase (%s) %s is in out/ but could not be published to the group: %w; run etcdboot certs rotate --ca again once it answers", phase.Letter(), phase, err)
+		}
+		return nil
+	}
 	// A phase only partly written is written again whatever the members
 	// show; its CA files may be half swapped, so nothing is probed.
 	if st.Phase == CAPhaseNone || st.Written {
@@ -92,8 +100,8 @@ func RotateCA(ctx context.Context, opts LiveOptions) (*CARotateResult, error) {
 			// failed to publish it; members ignore a value they hold),
 			// and every member the group has now is observed.
 			if st.Phase != CAPhaseNone {
-				if res.Published, err = publishCAPhase(ctx, opts, dir, st.Phase); err != nil {
-					return res, fmt.Errorf("rotate CA: phase (%s) %s is in out/ but could not be published to the group: %w; run etcdboot certs rotate --ca again once it answers", st.Phase.Letter(), st.Phase, err)
+				if err := publish(st.Phase); err != nil {
+					return res, err
 				}
 			}
 			if endpoints, err = groupEndpoints(ctx, dir, opts.Endpoints, opts.Timeout); err != nil {
@@ -118,8 +126,8 @@ func RotateCA(ctx context.Context, opts LiveOptions) (*CARotateResult, error) {
 	}
 	res.Wrote, res.After, res.Generate = res.Decision.Next, w.st, w.gen
 	if res.Group {
-		if res.Published, err = publishCAPhase(ctx, opts, dir, res.Wrote); err != nil {
-			return res, fmt.Errorf("rotate CA: phase (%s) %s is in out/ but could not be published to the group: %w; run etcdboot certs rotate --ca again once it answers", res.Wrote.Letter(), res.Wrote, err)
+		if err := publish(res.Wrote); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
