@@ -12,6 +12,7 @@ import (
 
 	"github.com/etcdboot/etcdboot/bootstrap/backup"
 	"github.com/etcdboot/etcdboot/internal/monitoring"
+	"github.com/etcdboot/etcdboot/internal/roundstate"
 )
 
 // metricValue returns the value of the series of name whose result label
@@ -84,22 +85,22 @@ func TestBackupMetricsFollowTheStateFile(t *testing.T) {
 
 	a.syncBackupMetrics(&f)
 	expect("no state file", 0, 0, time.Time{})
-	write(backup.State{Skipped: 2})
+	write(backup.State{Counts: roundstate.Counts{Skipped: 2}})
 	expect("only skipped rounds (not the writer)", 0, 0, time.Time{})
-	write(backup.State{Skipped: 3})
+	write(backup.State{Counts: roundstate.Counts{Skipped: 3}})
 	expect("another skip", 0, 0, time.Time{})
-	write(backup.State{Skipped: 3, Failed: 1, Last: &backup.Round{Finished: t1}})
+	write(backup.State{Counts: roundstate.Counts{Failed: 1, Skipped: 3}, Last: &backup.Round{Finished: t1}})
 	expect("first failure: the gauge appears at 0", 0, 1, time.Unix(0, 0))
-	write(backup.State{Skipped: 3, Failed: 1, OK: 2, LastSuccess: t2})
+	write(backup.State{Counts: roundstate.Counts{OK: 2, Failed: 1, Skipped: 3}, LastSuccess: t2})
 	expect("two successes", 2, 1, t2)
 
 	// A restarted watcher takes the file as its baseline: the age survives,
 	// the counters start again.
 	reg = prometheus.NewRegistry()
 	a.metrics, f = monitoring.NewAgentMetrics(reg), backupFollower{}
-	write(backup.State{Skipped: 3, Failed: 1, OK: 2, LastSuccess: t2})
+	write(backup.State{Counts: roundstate.Counts{OK: 2, Failed: 1, Skipped: 3}, LastSuccess: t2})
 	expect("after a restart", 0, 0, t2)
-	write(backup.State{Skipped: 3, Failed: 1, OK: 3, LastSuccess: t3})
+	write(backup.State{Counts: roundstate.Counts{OK: 3, Failed: 1, Skipped: 3}, LastSuccess: t3})
 	expect("a success after the restart", 1, 0, t3)
 
 	// A watcher that starts before the first round counts that round.
@@ -109,7 +110,7 @@ func TestBackupMetricsFollowTheStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.syncBackupMetrics(&f)
-	write(backup.State{OK: 1, LastSuccess: t1})
+	write(backup.State{Counts: roundstate.Counts{OK: 1}, LastSuccess: t1})
 	expect("the first round ever", 1, 0, t1)
 }
 
@@ -138,7 +139,7 @@ func TestBackupMetricsCountUploads(t *testing.T) {
 	t1 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	t2 := t1.Add(time.Hour)
 	a.syncBackupMetrics(&f) // no file yet: every round is new
-	write(backup.State{OK: 1, Failed: 1, LastSuccess: t1, Uploads: 1, UploadsFailed: 1, LastUpload: t1, Last: &backup.Round{Finished: t1}})
+	write(backup.State{Counts: roundstate.Counts{OK: 1, Failed: 1}, LastSuccess: t1, Uploads: 1, UploadsFailed: 1, LastUpload: t1, Last: &backup.Round{Finished: t1}})
 	if v, _ := metricValue(t, reg, monitoring.MetricBackupUploads, monitoring.BackupOK); v != 1 {
 		t.Errorf("uploads ok = %v, want 1", v)
 	}
@@ -150,11 +151,11 @@ func TestBackupMetricsCountUploads(t *testing.T) {
 	}
 	reg = prometheus.NewRegistry()
 	a.metrics, f = monitoring.NewAgentMetrics(reg), backupFollower{}
-	write(backup.State{OK: 1, Failed: 1, LastSuccess: t1, Uploads: 1, UploadsFailed: 1, LastUpload: t1})
+	write(backup.State{Counts: roundstate.Counts{OK: 1, Failed: 1}, LastSuccess: t1, Uploads: 1, UploadsFailed: 1, LastUpload: t1})
 	if v, ok := metricValue(t, reg, monitoring.MetricBackupLastUpload, ""); !ok || v != float64(t1.Unix()) {
 		t.Errorf("after a restart: last upload = %v (%v), want %v", v, ok, t1.Unix())
 	}
-	write(backup.State{OK: 2, Failed: 1, LastSuccess: t2, Uploads: 2, UploadsFailed: 1, LastUpload: t2})
+	write(backup.State{Counts: roundstate.Counts{OK: 2, Failed: 1}, LastSuccess: t2, Uploads: 2, UploadsFailed: 1, LastUpload: t2})
 	if v, _ := metricValue(t, reg, monitoring.MetricBackupUploads, monitoring.BackupOK); v != 1 {
 		t.Errorf("after a restart: uploads ok = %v, want 1 (only the new one)", v)
 	}

@@ -11,19 +11,17 @@ const StateFile = "backup.json"
 
 // Results of a round.
 const (
-	ResultOK      = "ok"
-	ResultFailed  = "failed"
-	ResultSkipped = "skipped"
+	ResultOK      = roundstate.ResultOK
+	ResultFailed  = roundstate.ResultFailed
+	ResultSkipped = roundstate.ResultSkipped
 )
 
 // State is what the state file holds: how many rounds ended how, the last
 // good snapshot and the last round. `etcdboot-agent watch` exports it as
 // metrics; an operator reads it with cat.
 type State struct {
-	// OK, Failed and Skipped count rounds by result since the file was made.
-	OK      uint64 `json:"ok"`
-	Failed  uint64 `json:"failed"`
-	Skipped uint64 `json:"skipped"`
+	// Counts count rounds by result since the file was made.
+	roundstate.Counts
 	// LastSuccess is when the newest good snapshot was taken; zero for never.
 	LastSuccess time.Time `json:"lastSuccess,omitzero"`
 	// LastSnapshot is the newest good snapshot's file.
@@ -105,14 +103,9 @@ func ReadState(stateDir string) (State, error) {
 
 // Record adds a round to the state. Pure.
 func (s State) Record(r Round) State {
-	switch r.Result {
-	case ResultOK:
-		s.OK++
+	s.Counts = s.Counts.Add(r.Result)
+	if r.Result == ResultOK {
 		s.LastSuccess, s.LastSnapshot = r.Started, r.Snapshot
-	case ResultFailed:
-		s.Failed++
-	case ResultSkipped:
-		s.Skipped++
 	}
 	if u := r.Upload; u != nil {
 		if u.OK {

@@ -12,17 +12,13 @@ const StateFile = "maintenance.json"
 
 // Results of a round.
 const (
-	ResultOK      = "ok"
-	ResultFailed  = "failed"
-	ResultSkipped = "skipped"
+	ResultOK      = roundstate.ResultOK
+	ResultFailed  = roundstate.ResultFailed
+	ResultSkipped = roundstate.ResultSkipped
 )
 
 // Counts are rounds of one kind by result.
-type Counts struct {
-	OK      uint64 `json:"ok"`
-	Failed  uint64 `json:"failed"`
-	Skipped uint64 `json:"skipped"`
-}
+type Counts = roundstate.Counts
 
 // State is what the state file holds: how many rounds of each kind ended
 // how, the bytes they reclaimed and the last round. `etcdboot-agent watch`
@@ -101,16 +97,9 @@ func (s State) Record(r Round) State {
 	if r.Kind == KindHeal {
 		c = &s.Heal
 	}
-	switch r.Result {
-	case ResultOK:
-		c.OK++
-		if len(r.Members) > 0 {
-			s.LastSuccess = r.Finished
-		}
-	case ResultFailed:
-		c.Failed++
-	case ResultSkipped:
-		c.Skipped++
+	*c = c.Add(r.Result)
+	if r.Result == ResultOK && len(r.Members) > 0 {
+		s.LastSuccess = r.Finished
 	}
 	s.Reclaimed += r.Reclaimed
 	s.Last = &r

@@ -104,3 +104,13 @@ func TestFollowerSeesABaselineThenChanges(t *testing.T) {
 		}
 	})
 }
+
+func TestCountsAddCountsKnownResultsOnly(t *testing.T) {
+	var c Counts
+	for _, r := range []string{ResultOK, ResultSkipped, ResultOK, ResultFailed, "", "unknown"} {
+		c = c.Add(r)
+	}
+	if want := (Counts{OK: 2, Failed: 1, Skipped: 1}); c != want {
+		t.Errorf("counts %+v, want %+v", c, want)
+	}
+}
