@@ -16,7 +16,6 @@ import (
 	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/internal/roundstate"
 	"github.com/etcdboot/etcdboot/internal/snapshot"
-	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -127,25 +126,22 @@ func RunRound(ctx context.Context, opts Options) (Round, error) {
 
 // node is what a round needs from the payload, with paths under Root.
 type node struct {
-	cluster  string
-	backup   spec.Backup
-	dir      string
-	tls      tlsfiles.Files
-	endpoint string
+	etcdconfig.LocalMember
+	backup spec.Backup
+	dir    string
 }
 
 func loadNode(opts Options) (node, error) {
-	p, err := spec.LoadNodePayload(opts.PayloadPath)
+	l, err := etcdconfig.LoadLocalMember(opts.PayloadPath, opts.Root, opts.Endpoint)
 	if err != nil {
 		return node{}, err
 	}
-	if p.Backup == nil {
-		return node{}, fmt.Errorf("%s has no backup section; add backup: to the cluster spec and regenerate the payloads", opts.PayloadPath)
+	if l.Payload.Backup == nil {
+		return node{}, etcdconfig.MissingSection(opts.PayloadPath, "backup")
 	}
-	b := *p.Backup
+	b := *l.Payload.Backup
 	b.ApplyDefaults()
-	tls, endpoint := etcdconfig.LocalClient(p, opts.Root, opts.Endpoint)
-	return node{cluster: p.Cluster, backup: b, dir: etcdconfig.Path(opts.Root, b.Dir), tls: tls, endpoint: endpoint}, nil
+	return node{LocalMember: l, backup: b, dir: etcdconfig.Path(opts.Root, b.Dir)}, nil
 }
 
 // runRound fills r: the writer decision, then, for the writer, the snapshot,
@@ -155,24 +151,24 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 	if err != nil {
 		return err
 	}
-	tlsConf, err := n.tls.ClientConfig()
+	tlsConf, err := n.TLS.ClientConfig()
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.endpoint}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.Endpoint}, TLS: tlsConf, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
-		return fmt.Errorf("connect to this member at %s: %w", n.endpoint, err)
+		return fmt.Errorf("connect to this member at %s: %w", n.Endpoint, err)
 	}
 	defer cli.Close()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := cli.Status(sctx, n.endpoint)
+	st, err := cli.Status(sctx, n.Endpoint)
 	if err != nil {
-		return fmt.Errorf("status of this member at %s: %w; is etcd running?", n.endpoint, err)
+		return fmt.Errorf("status of this member at %s: %w; is etcd running?", n.Endpoint, err)
 	}
 	ml, err := cli.MemberList(sctx)
 	if err != nil {
-		return fmt.Errorf("member list from %s: %w", n.endpoint, err)
+		return fmt.Errorf("member list from %s: %w", n.Endpoint, err)
 	}
 	names := map[uint64]string{}
 	for _, m := range ml.Members {
@@ -197,8 +193,8 @@ func write(ctx context.Context, opts Options, n node, r *Round) error {
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		return fmt.Errorf("backup.dir: %w", err)
 	}
-	path := filepath.Join(n.dir, Name(n.cluster, r.Started))
-	info, err := snapshot.Save(ctx, snapshot.SaveOptions{Endpoints: []string{n.endpoint}, TLS: n.tls, Output: path})
+	path := filepath.Join(n.dir, Name(n.Payload.Cluster, r.Started))
+	info, err := snapshot.Save(ctx, snapshot.SaveOptions{Endpoints: []string{n.Endpoint}, TLS: n.TLS, Output: path})
 	if err != nil {
 		return err
 	}
@@ -224,7 +220,7 @@ func write(ctx context.Context, opts Options, n node, r *Round) error {
 			return err
 		}
 	}
-	pruned, err := prune(n.dir, n.cluster, n.backup.Retention)
+	pruned, err := prune(n.dir, n.Payload.Cluster, n.backup.Retention)
 	r.Pruned = pruned
 	if err != nil {
 		return err

@@ -79,7 +79,7 @@ func uploadToTarget(ctx context.Context, n node, path string, info snapshot.Info
 		}
 		defer store.Close()
 		m, err := store.Put(ctx, path, backupstore.Manifest{
-			Cluster: n.cluster, ClusterID: r.ClusterID, Member: r.Member, Taken: r.Started,
+			Cluster: n.Payload.Cluster, ClusterID: r.ClusterID, Member: r.Member, Taken: r.Started,
 			Revision: info.Revision, TotalKeys: info.TotalKeys, EtcdVersion: r.EtcdVersion, StorageVersion: info.Version,
 			Hash: info.Hash, SHA256: info.SHA256, Verified: true, TestRestored: r.TrialRestore != nil && r.TrialRestore.Match,
 		})
@@ -89,7 +89,7 @@ func uploadToTarget(ctx context.Context, n node, path string, info snapshot.Info
 		}
 		res.OK = true
 		log.Info("backup uploaded", "target", n.backup.Target, "object", m.Object, "took", time.Since(start).Round(time.Millisecond))
-		pruned, err := store.Prune(ctx, n.cluster, backupstore.Retention{Keep: n.backup.Retention, MaxAge: n.backup.MaxAge.Std()}, r.Started)
+		pruned, err := store.Prune(ctx, n.Payload.Cluster, backupstore.Retention{Keep: n.backup.Retention, MaxAge: n.backup.MaxAge.Std()}, r.Started)
 		res.Pruned = pruned
 		if err != nil {
 			return fmt.Errorf("retention in the target: %w", err)

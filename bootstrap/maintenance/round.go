@@ -10,7 +10,6 @@ import (
 
 	"github.com/etcdboot/etcdboot/internal/etcdconfig"
 	"github.com/etcdboot/etcdboot/internal/render"
-	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 	"github.com/etcdboot/etcdboot/spec"
 )
 
@@ -161,24 +160,22 @@ func report(opts Options, r Round) {
 
 // node is what a round needs from the payload, with paths under Root.
 type node struct {
+	etcdconfig.LocalMember
 	maintenance spec.Maintenance
 	quota       int64
-	tls         tlsfiles.Files
-	endpoint    string
 }
 
 func loadNode(opts Options) (node, error) {
-	p, err := spec.LoadNodePayload(opts.PayloadPath)
+	l, err := etcdconfig.LoadLocalMember(opts.PayloadPath, opts.Root, opts.Endpoint)
 	if err != nil {
 		return node{}, err
 	}
-	if p.Maintenance == nil {
-		return node{}, fmt.Errorf("%s has no maintenance section; add maintenance: to the cluster spec and regenerate the payloads", opts.PayloadPath)
+	if l.Payload.Maintenance == nil {
+		return node{}, etcdconfig.MissingSection(opts.PayloadPath, "maintenance")
 	}
-	m := *p.Maintenance
+	m := *l.Payload.Maintenance
 	m.ApplyDefaults()
-	tls, endpoint := etcdconfig.LocalClient(p, opts.Root, opts.Endpoint)
-	return node{maintenance: m, quota: p.Etcd.QuotaBytes(), tls: tls, endpoint: endpoint}, nil
+	return node{LocalMember: l, maintenance: m, quota: l.Payload.Etcd.QuotaBytes()}, nil
 }
 
 // runRound fills r: observe, decide, take the lock and decide again on what
@@ -188,20 +185,20 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 	if err != nil {
 		return err
 	}
-	tlsConf, err := n.tls.ClientConfig()
+	tlsConf, err := n.TLS.ClientConfig()
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
 	c := newClients(tlsConf)
 	defer c.close()
-	self, err := c.status(ctx, n.endpoint)
+	self, err := c.status(ctx, n.Endpoint)
 	if err != nil {
 		return fmt.Errorf("this member: %w; is etcd running?", err)
 	}
 	selfID := self.Header.MemberId
 	policy := PolicyOf(n.maintenance)
 	policy.IgnoreWindow = opts.Trigger == TriggerManual
-	obs, err := c.observe(ctx, n.endpoint, opts.Now())
+	obs, err := c.observe(ctx, n.Endpoint, opts.Now())
 	if err != nil {
 		return err
 	}
@@ -215,7 +212,7 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 		return nil
 	}
 	// Joins, upgrades and rounds change one member at a time.
-	selfCli, err := c.to(n.endpoint)
+	selfCli, err := c.to(n.Endpoint)
 	if err != nil {
 		return err
 	}
@@ -225,7 +222,7 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 		defer lock.release()
 		r.Lock = "held"
 		// Someone else may have done the work while this round waited.
-		if obs, err = c.observe(ctx, n.endpoint, opts.Now()); err != nil {
+		if obs, err = c.observe(ctx, n.Endpoint, opts.Now()); err != nil {
 			return err
 		}
 		d = Decide(obs, policy)
@@ -270,7 +267,7 @@ func runRound(ctx context.Context, opts Options, r *Round) error {
 // database is below the quota with the margin.
 func heal(ctx context.Context, a *actor, n node, obs Observed, d Decision, r *Round) error {
 	sa := n.maintenance.SpaceAlarm
-	rev, current, err := a.compact(ctx, n.endpoint, sa.Retention)
+	rev, current, err := a.compact(ctx, n.Endpoint, sa.Retention)
 	if err != nil {
 		return err
 	}
@@ -278,7 +275,7 @@ func heal(ctx context.Context, a *actor, n node, obs Observed, d Decision, r *Ro
 	if r.Members, err = a.defragment(ctx, d.Steps, obs.Members); err != nil {
 		return err
 	}
-	after, err := a.c.observe(ctx, n.endpoint, a.now())
+	after, err := a.c.observe(ctx, n.Endpoint, a.now())
 	if err != nil {
 		return err
 	}
@@ -288,7 +285,7 @@ func heal(ctx context.Context, a *actor, n node, obs Observed, d Decision, r *Ro
 		}
 		return errors.New(why)
 	}
-	if err := a.disarm(ctx, n.endpoint, append(obs.Alarms, after.Alarms...)); err != nil {
+	if err := a.disarm(ctx, n.Endpoint, append(obs.Alarms, after.Alarms...)); err != nil {
 		return err
 	}
 	r.Disarmed = true

@@ -138,14 +138,30 @@ func InitialCluster(members []spec.Member, peerPort int) string {
 	return strings.Join(parts, ",")
 }
 
-// LocalClient is how the agent's side jobs (backup and maintenance rounds)
-// reach the node's own member as a client: its server certificate and key
-// and the CA, under root, and endpoint, or when that is empty the member's
-// client URL on its first address (127.0.0.1 when the payload names none).
-func LocalClient(p *spec.NodePayload, root, endpoint string) (tlsfiles.Files, string) {
+// LocalMember is how the agent's side jobs (backup and maintenance rounds)
+// reach the node's own member as a client.
+type LocalMember struct {
+	// Payload is the node's payload.
+	Payload *spec.NodePayload
+	// TLS is the member's server certificate and key and the CA, under the
+	// root the job was given.
+	TLS tlsfiles.Files
+	// Endpoint is the endpoint the job was given or, when that is empty, the
+	// member's client URL on its first address (127.0.0.1 when the payload
+	// names none).
+	Endpoint string
+}
+
+// LoadLocalMember reads the payload at payloadPath and says how to reach
+// its member from the node, with paths under root.
+func LoadLocalMember(payloadPath, root, endpoint string) (LocalMember, error) {
+	p, err := spec.LoadNodePayload(payloadPath)
+	if err != nil {
+		return LocalMember{}, err
+	}
 	files := tlsfiles.Files{CAFile: Path(root, p.TLS.CAFile), CertFile: Path(root, p.TLS.ServerCertFile), KeyFile: Path(root, p.TLS.ServerKeyFile)}
 	if endpoint != "" {
-		return files, endpoint
+		return LocalMember{Payload: p, TLS: files, Endpoint: endpoint}, nil
 	}
 	ip := netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	if p.Node != nil && len(p.Node.IPs) > 0 {
@@ -153,5 +169,11 @@ func LocalClient(p *spec.NodePayload, root, endpoint string) (tlsfiles.Files, st
 			ip = a
 		}
 	}
-	return files, HostURL(ip, p.Etcd.ClientPort)
+	return LocalMember{Payload: p, TLS: files, Endpoint: HostURL(ip, p.Etcd.ClientPort)}, nil
+}
+
+// MissingSection is the error of a side job whose payload lacks its
+// section of the cluster spec.
+func MissingSection(payloadPath, section string) error {
+	return fmt.Errorf("%s has no %s section; add %s: to the cluster spec and regenerate the payloads", payloadPath, section, section)
 }

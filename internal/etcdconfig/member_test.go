@@ -2,9 +2,14 @@ package etcdconfig
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/etcdboot/etcdboot/spec"
 )
@@ -108,5 +113,35 @@ func TestMemberTLSMinimum(t *testing.T) {
 		if c.TLSMinVersion != tt.want || !reflect.DeepEqual(c.CipherSuites, tt.suites) {
 			t.Errorf("minVersion %q: tls-min-version %q, cipher-suites %v; want %q, %v", tt.min, c.TLSMinVersion, c.CipherSuites, tt.want, tt.suites)
 		}
+	}
+}
+
+func TestLoadLocalMemberReachesTheMemberOnItsFirstAddress(t *testing.T) {
+	p := samplePayload(spec.DiscoveryStatic)
+	p.APIVersion, p.Cluster = spec.APIVersion, "demo"
+	p.Etcd.Version, p.Etcd.ConfigFormat = "3.6.16", "yaml"
+	data, err := yaml.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "payload.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := LoadLocalMember(path, "/r", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Endpoint != "https://10.0.0.1:2379" || l.TLS.CAFile != "/r/p/ca.crt" || l.TLS.CertFile != "/r/p/server.crt" || l.TLS.KeyFile != "/r/p/server.key" || l.Payload.Cluster != "demo" {
+		t.Errorf("local member %+v", l)
+	}
+	if l, err := LoadLocalMember(path, "/", "https://127.0.0.1:3379"); err != nil || l.Endpoint != "https://127.0.0.1:3379" || l.TLS.CAFile != "/p/ca.crt" {
+		t.Errorf("with an endpoint: %+v, %v", l, err)
+	}
+	if _, err := LoadLocalMember(filepath.Join(t.TempDir(), "none.yaml"), "/", ""); err == nil {
+		t.Error("a missing payload loaded")
+	}
+	if err := MissingSection(path, "backup"); !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "add backup: to the cluster spec") {
+		t.Errorf("missing section: %v", err)
 	}
 }
