@@ -69,53 +69,23 @@ type AgentMetrics struct {
 // Registering twice with one registry panics, as prometheus.MustRegister does:
 // that is a programming error, not an input one.
 func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
+	c := collectors{reg}
 	m := &AgentMetrics{
-		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricAgentPhase,
-			Help: "The agent's current phase: 1 for the current phase, 0 for phases it went through; " + PhaseReady + " once its member answers ready.",
-		}, []string{"phase"}),
-		phases: map[string]bool{},
-		joinAttempts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: MetricJoinAttempts,
-			Help: "Attempts to add this member to a running cluster as a learner.",
-		}),
-		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricBackups,
-			Help: "Snapshots taken by the agent, by result (ok or failed).",
-		}, []string{"result"}),
-		lastBackup: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricBackupLastSuccess,
-			Help: "Unix time of the agent's newest good snapshot; 0 when none succeeded since it started backing up.",
-		}, nil),
-		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricBackupUploads,
-			Help: "Snapshots uploaded to backup.target, by result (ok or failed).",
-		}, []string{"result"}),
-		lastUpload: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricBackupLastUpload,
-			Help: "Unix time the newest snapshot uploaded to backup.target was taken; 0 when no upload succeeded since the agent started uploading.",
-		}, nil),
-		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricCertExpiry,
-			Help: "Unix time at which a certificate the member uses expires (its NotAfter), by certificate.",
-		}, []string{"cert"}),
-		etcdVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricEtcdVersion,
-			Help: "1 for the etcd release the agent starts (the image's binary, which is what runs).",
-		}, []string{"version"}),
-		recoverySkipped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: MetricRecoverySkipped,
-			Help: "Backups a recovery after a total loss skipped because they failed their checks (size, sha256, etcd's hash, revision, keys).",
-		}),
-		mismatch: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: MetricVersionMismatch,
-			Help: "1 when the node payload's etcd.version differs from the image's etcd binary (the binary runs).",
-		}),
+		phase:           c.gaugeVec(MetricAgentPhase, "The agent's current phase: 1 for the current phase, 0 for phases it went through; "+PhaseReady+" once its member answers ready.", "phase"),
+		phases:          map[string]bool{},
+		joinAttempts:    c.counter(MetricJoinAttempts, "Attempts to add this member to a running cluster as a learner."),
+		backups:         c.counterVec(MetricBackups, "Snapshots taken by the agent, by result (ok or failed).", "result"),
+		lastBackup:      c.gaugeVec(MetricBackupLastSuccess, "Unix time of the agent's newest good snapshot; 0 when none succeeded since it started backing up."),
+		uploads:         c.counterVec(MetricBackupUploads, "Snapshots uploaded to backup.target, by result (ok or failed).", "result"),
+		lastUpload:      c.gaugeVec(MetricBackupLastUpload, "Unix time the newest snapshot uploaded to backup.target was taken; 0 when no upload succeeded since the agent started uploading."),
+		certExpiry:      c.gaugeVec(MetricCertExpiry, "Unix time at which a certificate the member uses expires (its NotAfter), by certificate.", "cert"),
+		etcdVersion:     c.gaugeVec(MetricEtcdVersion, "1 for the etcd release the agent starts (the image's binary, which is what runs).", "version"),
+		recoverySkipped: c.counter(MetricRecoverySkipped, "Backups a recovery after a total loss skipped because they failed their checks (size, sha256, etcd's hash, revision, keys)."),
+		mismatch:        c.gauge(MetricVersionMismatch, "1 when the node payload's etcd.version differs from the image's etcd binary (the binary runs)."),
 	}
 	// Both results exist from the start, so rate() sees the first failure.
 	m.backups.WithLabelValues(BackupOK)
 	m.backups.WithLabelValues(BackupFailed)
-	reg.MustRegister(m.phase, m.joinAttempts, m.backups, m.lastBackup, m.uploads, m.lastUpload, m.certExpiry, m.etcdVersion, m.mismatch, m.recoverySkipped)
 	return m
 }
 

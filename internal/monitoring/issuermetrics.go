@@ -34,21 +34,12 @@ type IssuerMetrics struct {
 // NewIssuerMetrics creates the issuer's collectors and registers them with
 // reg, beside NewAgentMetrics' on the agent's registry.
 func NewIssuerMetrics(reg prometheus.Registerer) *IssuerMetrics {
+	c := collectors{reg}
 	m := &IssuerMetrics{
-		notBefore: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricIssuerNotBefore,
-			Help: "Unix time from which the member-issuing intermediate this agent mints with is valid (its NotBefore).",
-		}, nil),
-		notAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricIssuerNotAfter,
-			Help: "Unix time at which the member-issuing intermediate this agent mints with expires (its NotAfter).",
-		}, nil),
-		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricIssuerRenewals,
-			Help: "Renewed issuers published to the group that this agent checked, by result (installed, or refused and the old one kept).",
-		}, []string{"result"}),
+		notBefore: c.gaugeVec(MetricIssuerNotBefore, "Unix time from which the member-issuing intermediate this agent mints with is valid (its NotBefore)."),
+		notAfter:  c.gaugeVec(MetricIssuerNotAfter, "Unix time at which the member-issuing intermediate this agent mints with expires (its NotAfter)."),
+		renewals:  c.counterVec(MetricIssuerRenewals, "Renewed issuers published to the group that this agent checked, by result (installed, or refused and the old one kept).", "result"),
 	}
-	reg.MustRegister(m.notBefore, m.notAfter, m.renewals)
 	return m
 }
 

@@ -47,31 +47,18 @@ type MaintenanceMetrics struct {
 // NewMaintenanceMetrics creates the maintenance collectors and registers
 // them with reg, beside NewAgentMetrics' on the agent's registry.
 func NewMaintenanceMetrics(reg prometheus.Registerer) *MaintenanceMetrics {
+	c := collectors{reg}
 	m := &MaintenanceMetrics{
-		rounds: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricMaintenanceRounds,
-			Help: "Maintenance rounds this agent ran, by kind (defrag, or heal of a NOSPACE alarm) and result (ok, failed, skipped).",
-		}, []string{"kind", "result"}),
-		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: MetricMaintenanceReclaimed,
-			Help: "Bytes this agent's maintenance rounds gave back by defragmentation, summed over the members they defragmented.",
-		}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    MetricMaintenanceDuration,
-			Help:    "How long this agent's maintenance rounds that acted (not skipped) took, by kind.",
-			Buckets: maintenanceDurationBuckets,
-		}, []string{"kind"}),
-		alarms: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricEtcdAlarm,
-			Help: "1 while the cluster holds an alarm of this type (NOSPACE, CORRUPT), as the agent's member lists it; 0 otherwise.",
-		}, []string{"alarm"}),
+		rounds:    c.counterVec(MetricMaintenanceRounds, "Maintenance rounds this agent ran, by kind (defrag, or heal of a NOSPACE alarm) and result (ok, failed, skipped).", "kind", "result"),
+		reclaimed: c.counter(MetricMaintenanceReclaimed, "Bytes this agent's maintenance rounds gave back by defragmentation, summed over the members they defragmented."),
+		duration:  c.histogramVec(MetricMaintenanceDuration, "How long this agent's maintenance rounds that acted (not skipped) took, by kind.", maintenanceDurationBuckets, "kind"),
+		alarms:    c.gaugeVec(MetricEtcdAlarm, "1 while the cluster holds an alarm of this type (NOSPACE, CORRUPT), as the agent's member lists it; 0 otherwise.", "alarm"),
 	}
 	for _, kind := range []string{MaintenanceDefrag, MaintenanceHeal} {
 		for _, result := range []string{MaintenanceOK, MaintenanceFailed, MaintenanceSkipped} {
 			m.rounds.WithLabelValues(kind, result)
 		}
 	}
-	reg.MustRegister(m.rounds, m.reclaimed, m.duration, m.alarms)
 	return m
 }
 
