@@ -1,12 +1,12 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/internal/cli"
 	"github.com/etcdboot/etcdboot/internal/version"
 )
 
@@ -26,13 +26,9 @@ peers, decides whether to form a new cluster or restart its member, writes
 etcd's configuration and starts etcd, then waits until the member is ready.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
-				return err
-			}
-			g.cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-			return nil
+		PersistentPreRunE: func(*cobra.Command, []string) (err error) {
+			g.cfg.Logger, err = cli.Logger(os.Stderr, g.logLevel)
+			return err
 		},
 	}
 	f := root.PersistentFlags()

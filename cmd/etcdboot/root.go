@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcdboot/etcdboot/internal/cli"
 	"github.com/etcdboot/etcdboot/internal/version"
 )
 
@@ -31,13 +32,9 @@ Each node runs etcdboot-agent at boot; it reads the payload, firewalls the
 node, finds its peers and brings its member up.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
-				return err
-			}
-			g.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-			return nil
+		PersistentPreRunE: func(*cobra.Command, []string) (err error) {
+			g.logger, err = cli.Logger(os.Stderr, g.logLevel)
+			return err
 		},
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")

@@ -23,19 +23,31 @@ one way back to an older minor release.`,
 	return cmd
 }
 
-// addRolloutFlags adds the ways to reach the cluster: -f and the
-// generator's PKI (admin certificate), or --endpoints with etcdctl's flags.
-func addRolloutFlags(cmd *cobra.Command, o *rollout.Options, specPath, pkiDir *string) {
+// rolloutFlags are the ways to reach the cluster: -f and the generator's
+// PKI (admin certificate), or --endpoints with etcdctl's flags.
+type rolloutFlags struct {
+	opts             rollout.Options
+	specPath, pkiDir string
+}
+
+// add adds the flags to cmd, whose PreRunE completes the options from -f
+// when it is given.
+func (rf *rolloutFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringSliceVar(&o.Endpoints, "endpoints", nil, "client URLs of the members")
-	addMemberFlags(f, specPath, pkiDir, &o.TLS.CAFile, &o.TLS.CertFile, &o.TLS.KeyFile)
+	f.StringSliceVar(&rf.opts.Endpoints, "endpoints", nil, "client URLs of the members")
+	addMemberFlags(f, &rf.specPath, &rf.pkiDir, &rf.opts.TLS.CAFile, &rf.opts.TLS.CertFile, &rf.opts.TLS.KeyFile)
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if rf.specPath == "" {
+			return nil
+		}
+		return rf.opts.FromSpec(rf.specPath, rf.pkiDir)
+	}
 }
 
 func newUpgradePlanCommand() *cobra.Command {
 	var (
-		o                rollout.Options
-		specPath, pkiDir string
-		to               string
+		rf rolloutFlags
+		to string
 	)
 	cmd := &cobra.Command{
 		Use:   "plan -f cluster.yaml --to 3.7.3",
@@ -51,18 +63,13 @@ that is not enabled), and exits 2 when it cannot.`,
 	}
 	out := addWriteOut(cmd, render.FormatTable, render.FormatJSON)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if specPath != "" {
-			if err := o.FromSpec(specPath, pkiDir); err != nil {
-				return err
-			}
-		}
-		p, err := rollout.MakePlan(cmd.Context(), o, to)
+		p, err := rollout.MakePlan(cmd.Context(), rf.opts, to)
 		if err != nil {
 			return err
 		}
 		return writeOut(cmd, out, p.Writers(), p.Refused != "")
 	}
-	addRolloutFlags(cmd, &o, &specPath, &pkiDir)
+	rf.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the etcd release the new image carries, e.g. 3.7.3")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
@@ -70,9 +77,8 @@ that is not enabled), and exits 2 when it cannot.`,
 
 func newUpgradeDowngradeCommand() *cobra.Command {
 	var (
-		o                rollout.Options
-		specPath, pkiDir string
-		to               string
+		rf rolloutFlags
+		to string
 	)
 	cmd := &cobra.Command{
 		Use:   "downgrade -f cluster.yaml --to 3.6",
@@ -85,19 +91,14 @@ older binary only while the cluster reports this downgrade.`,
 		Args:    cobra.NoArgs,
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if specPath != "" {
-			if err := o.FromSpec(specPath, pkiDir); err != nil {
-				return err
-			}
-		}
-		res, err := rollout.Downgrade(cmd.Context(), o, to)
+		res, err := rollout.Downgrade(cmd.Context(), rf.opts, to)
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(cmd.OutOrStdout(), "downgrade to %s enabled (cluster version was %s); now boot the members onto an image with etcd %s, one at a time\n", res.Target, res.ClusterVersion, res.Target)
 		return err
 	}
-	addRolloutFlags(cmd, &o, &specPath, &pkiDir)
+	rf.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the older minor release, e.g. 3.6")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd

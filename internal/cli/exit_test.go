@@ -26,3 +26,19 @@ func TestExitPrintsTheErrorAndReturnsItsCode(t *testing.T) {
 		}
 	}
 }
+
+func TestLoggerLogsAtItsLevelAndRefusesUnknownLevels(t *testing.T) {
+	var b strings.Builder
+	log, err := Logger(&b, "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("quiet")
+	log.Warn("loud", "k", "v")
+	if out := b.String(); strings.Contains(out, "quiet") || !strings.Contains(out, "level=WARN msg=loud k=v") {
+		t.Errorf("logged:\n%s", out)
+	}
+	if _, err := Logger(&b, "chatty"); err == nil || !strings.Contains(err.Error(), `--log-level "chatty"`) {
+		t.Errorf("unknown level: %v", err)
+	}
+}
