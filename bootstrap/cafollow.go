@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdboot/etcdboot/internal/atomicfile"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 	"github.com/etcdboot/etcdboot/pki"
 )
 
@@ -39,10 +40,12 @@ func (a *Agent) followPublishedCA(ctx context.Context, cli *clientv3.Client, n n
 		if first {
 			a.log.Warn("refused the CA bundle published to the group; keeping the installed one",
 				"key", pki.PublishedCAKey, "revision", kv.ModRevision, "err", err)
+			a.caBundleChecked(monitoring.IssuerRefused)
 		}
 	default:
 		a.log.Info("installed the CA bundle published to the group", "key", pki.PublishedCAKey, "revision", kv.ModRevision,
 			"file", a.path(n.payload.TLS.CAFile))
+		a.caBundleChecked(monitoring.IssuerInstalled)
 	}
 }
 
@@ -82,4 +85,10 @@ func (a *Agent) installPublishedCA(n node, bundle []byte) error {
 		return fmt.Errorf("install the published CA bundle: %w", err)
 	}
 	return nil
+}
+
+func (a *Agent) caBundleChecked(result string) {
+	if a.issuerMetrics != nil {
+		a.issuerMetrics.CABundleChecked(result)
+	}
 }

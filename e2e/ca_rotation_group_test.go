@@ -16,6 +16,7 @@ import (
 
 	"github.com/etcdboot/etcdboot/e2e/netlab"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
+	"github.com/etcdboot/etcdboot/internal/monitoring"
 	"github.com/etcdboot/etcdboot/generate"
 	"github.com/etcdboot/etcdboot/pki"
 )
@@ -181,6 +182,10 @@ func TestCARotationInAGroup(t *testing.T) {
 		if log := agentLog(t, n); strings.Count(log, "installed the CA bundle published to the group") != 3 ||
 			!strings.Contains(log, "installed the issuer published to the group") {
 			t.Errorf("%s did not install the three bundles and the issuer:\n%s", n.Name, n.Agent.Tail(30))
+		}
+		if body := scrapeAgent(t, c, n); !strings.Contains(body, monitoring.MetricCABundles+`{result="installed"} 3`) ||
+			!strings.Contains(body, monitoring.MetricCABundles+`{result="refused"} 0`) {
+			t.Errorf("%s's agent does not count three installed bundles and none refused:\n%s", n.Name, body)
 		}
 		onNode := mustParse(t, mustRead(t, filepath.Join(n.Root, "etc", "etcdboot", "pki", "ca.crt")))
 		for _, c := range onNode {

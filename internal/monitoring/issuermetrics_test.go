@@ -14,15 +14,20 @@ func TestIssuerMetricsExposeValidityAndRenewals(t *testing.T) {
 	NewAgentMetrics(reg) // all on the agent's one registry
 	NewMaintenanceMetrics(reg)
 	m := NewIssuerMetrics(reg)
-	if n, err := testutil.GatherAndCount(reg, MetricIssuerNotAfter, MetricIssuerRenewals); err != nil || n != 0 {
+	if n, err := testutil.GatherAndCount(reg, MetricIssuerNotAfter, MetricIssuerRenewals, MetricCABundles); err != nil || n != 0 {
 		t.Errorf("%d issuer series before any issuer (%v): a static member has none", n, err)
 	}
 	m.SetValidity(time.Unix(1000, 0), time.Unix(4000, 0))
 	m.RenewalChecked(IssuerRefused)
 	m.RenewalChecked(IssuerRefused)
 	m.RenewalChecked(IssuerInstalled)
+	m.CABundleChecked(IssuerInstalled)
 	m.SetValidity(time.Unix(3000, 0), time.Unix(9000, 0))
 	want := `
+# HELP etcdboot_ca_bundles_total CA bundles a CA rotation published to the group that this agent checked, by result (installed in its CA file, or refused and the file kept).
+# TYPE etcdboot_ca_bundles_total counter
+etcdboot_ca_bundles_total{result="installed"} 1
+etcdboot_ca_bundles_total{result="refused"} 0
 # HELP etcdboot_issuer_not_after_timestamp_seconds Unix time at which the member-issuing intermediate this agent mints with expires (its NotAfter).
 # TYPE etcdboot_issuer_not_after_timestamp_seconds gauge
 etcdboot_issuer_not_after_timestamp_seconds 9000
@@ -34,7 +39,7 @@ etcdboot_issuer_not_before_timestamp_seconds 3000
 etcdboot_issuer_renewals_total{result="installed"} 1
 etcdboot_issuer_renewals_total{result="refused"} 2
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), MetricIssuerNotBefore, MetricIssuerNotAfter, MetricIssuerRenewals); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), MetricIssuerNotBefore, MetricIssuerNotAfter, MetricIssuerRenewals, MetricCABundles); err != nil {
 		t.Error(err)
 	}
 }

@@ -351,6 +351,20 @@ func etcdbootRules(etcd, agent string, opts RuleOptions) []alertRule {
 			},
 		},
 		{
+			// A member that refuses what a rotation published keeps what it
+			// has, and the rotation's next phase finds it behind.
+			Alert: "etcdbootPublishedTrustRefused",
+			Expr: r(`
+increase(` + MetricIssuerRenewals + `{AGENT, result="refused"}[1h]) > 0
+or
+increase(` + MetricCABundles + `{AGENT, result="refused"}[1h]) > 0`),
+			Labels: warning,
+			Annotations: map[string]string{
+				"summary":     "etcd member refused an issuer or CA bundle published to its group.",
+				"description": `etcd cluster "{{ $labels.cluster }}": the agent on {{ $labels.instance }} refused an issuer or a CA bundle that ` + "`etcdboot certs rotate`" + ` published to the group, and kept its own (an issuer of another root, with other name constraints or not valid now; a bundle that shares no certificate with its CA file). Its log says why (journalctl -u etcdboot-agent); publish a correct one by running the rotation again.`,
+			},
+		},
+		{
 			Alert:  "etcdbootBackupTooOld",
 			Expr:   r(`time() - max without (INSTANCE) (` + MetricBackupLastSuccess + `{AGENT}) > BACKUP_AGE`),
 			For:    "15m",
