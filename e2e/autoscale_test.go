@@ -102,21 +102,8 @@ func TestGroupReplacesADeadMemberWithANewInstance(t *testing.T) {
 		}
 	}
 	dead := c.Nodes[2]
-	if err := dead.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(dead.DataDir()); err != nil { // the disk goes with the instance
-		t.Fatal(err)
-	}
-	c.Remove(dead)
-	fresh, err := c.AddNode(14)
+	fresh, err := c.ReplaceNode(dead, 14) // the disk goes with the instance
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fresh.StartAgent(); err != nil {
-		t.Fatal(err)
-	}
-	if err := fresh.WaitHealthy(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := fresh.Journal()

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -209,22 +208,7 @@ func TestCARotationInAGroup(t *testing.T) {
 			}
 		}
 	}
-	dead := c.Nodes[2]
-	if err := dead.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(dead.DataDir()); err != nil {
-		t.Fatal(err)
-	}
-	c.Remove(dead)
-	fresh, err := c.AddNode(14)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fresh.StartAgent("--renew-interval", "2s"); err != nil {
-		t.Fatal(err)
-	}
-	if err := fresh.WaitHealthy(2 * time.Minute); err != nil {
+	if _, err := c.ReplaceNode(c.Nodes[2], 14, "--renew-interval", "2s"); err != nil {
 		t.Fatal(err)
 	}
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-14")

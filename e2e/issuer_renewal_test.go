@@ -221,21 +221,8 @@ func TestIssuerRenewalInAGroup(t *testing.T) {
 	// A replacement launched from the new launch payload joins.
 	c.Result = res.Generate
 	dead := c.Nodes[2]
-	if err := dead.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(dead.DataDir()); err != nil {
-		t.Fatal(err)
-	}
-	c.Remove(dead)
-	fresh, err := c.AddNode(14)
+	fresh, err := c.ReplaceNode(dead, 14, "--renew-interval", "2s")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fresh.StartAgent("--renew-interval", "2s"); err != nil {
-		t.Fatal(err)
-	}
-	if err := fresh.WaitHealthy(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-14")

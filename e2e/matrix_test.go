@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -45,21 +44,8 @@ func TestVersionMatrix(t *testing.T) {
 			}
 			startHealthy(t, c)
 			dead := c.Nodes[2]
-			if err := dead.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.RemoveAll(dead.DataDir()); err != nil {
-				t.Fatal(err)
-			}
-			c.Remove(dead)
-			fresh, err := c.AddNode(14)
+			fresh, err := c.ReplaceNode(dead, 14)
 			if err != nil {
-				t.Fatal(err)
-			}
-			if err := fresh.StartAgent(); err != nil {
-				t.Fatal(err)
-			}
-			if err := fresh.WaitHealthy(2 * time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			if st, _ := fresh.Journal(); st.Plan == nil || st.Plan.Action != bootstrap.ActionJoin {
