@@ -3,17 +3,14 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/etcdboot/etcdboot/e2e/netlab"
 	"github.com/etcdboot/etcdboot/e2e/testcluster"
 	"github.com/etcdboot/etcdboot/generate"
 	"github.com/etcdboot/etcdboot/internal/monitoring"
@@ -48,50 +45,13 @@ func TestCARotationInAGroup(t *testing.T) {
 	oldRoot := mustParse(t, mustRead(t, filepath.Join(pkiDir, "ca.crt")))[0]
 	var newRoot *x509.Certificate
 
-	// served says, per member, which roots the chains served to new
-	// handshakes on the client port (from the root namespace) and the peer
-	// port (from the next member) verify to alone.
-	served := func() map[string]string {
-		client, err := tls.LoadX509KeyPair(filepath.Join(pkiDir, "admin.crt"), filepath.Join(pkiDir, "admin.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		conf := &tls.Config{Certificates: []tls.Certificate{client}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-		out := map[string]string{}
-		for i, n := range c.Nodes {
-			var ports []string
-			for _, port := range []int{2379, 2380} {
-				var from *netlab.Host
-				if port == 2380 {
-					from = c.Nodes[(i+1)%len(c.Nodes)].Host
-				}
-				chain, err := handshakeChain(from, netip.AddrPortFrom(n.Addr, uint16(port)).String(), conf)
-				if err != nil {
-					ports = append(ports, fmt.Sprintf("%d: %v", port, err))
-					continue
-				}
-				var to []string
-				for _, r := range []struct {
-					name string
-					root *x509.Certificate
-				}{{"old", oldRoot}, {"new", newRoot}} {
-					if r.root != nil && chainVerifiesTo(chain, r.root) {
-						to = append(to, r.name)
-					}
-				}
-				ports = append(ports, fmt.Sprintf("%d: %s", port, strings.Join(to, "+")))
-			}
-			out[n.Name] = strings.Join(ports, ", ")
-		}
-		return out
+	// served says, per member, which roots the chains served on the client
+	// and the peer port verify to alone.
+	ports := []int{2379, 2380}
+	served := func() map[string]map[int]string {
+		return servedRoots(t, c, pkiDir, ports, namedRoot{"old", oldRoot}, namedRoot{"new", newRoot})
 	}
-	want := func(roots string) map[string]string {
-		out := map[string]string{}
-		for _, n := range c.Nodes {
-			out[n.Name] = fmt.Sprintf("2379: %s, 2380: %s", roots, roots)
-		}
-		return out
-	}
+	want := func(roots string) map[string]map[int]string { return servingEverywhere(c, ports, roots) }
 	if got := served(); fmt.Sprint(got) != fmt.Sprint(want("old")) {
 		t.Fatalf("before the rotation, members serve %v", got)
 	}

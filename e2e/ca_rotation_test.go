@@ -125,53 +125,12 @@ func TestCARotationUnderWriteLoad(t *testing.T) {
 	var newRoot *x509.Certificate
 
 	w := &followingWriter{endpoints: c.Endpoints(), files: c.AdminTLS()}
-	// issuers returns, per node and port, which root the certificate served
-	// to new handshakes verifies to without help: "old", "new", or
-	// "old+new" for a new-CA certificate that comes with the cross-
-	// certificate (which a member that loaded only the old CA needs).
-	// Client, metrics and agent ports from the root namespace, peer from
-	// the next member (only peers reach it).
+	// Client, peer, metrics and agent ports.
+	ports := []int{2379, 2380, 2381, 2382}
 	issuers := func() map[string]map[int]string {
-		client, err := tls.LoadX509KeyPair(w.files.CertFile, w.files.KeyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The chain is judged below, against each root alone.
-		conf := &tls.Config{Certificates: []tls.Certificate{client}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-		out := map[string]map[int]string{}
-		for i, n := range c.Nodes {
-			out[n.Name] = map[int]string{}
-			for _, port := range []int{2379, 2380, 2381, 2382} {
-				var from *netlab.Host
-				if port == 2380 {
-					from = c.Nodes[(i+1)%len(c.Nodes)].Host
-				}
-				chain, err := handshakeChain(from, netip.AddrPortFrom(n.Addr, uint16(port)).String(), conf)
-				if err != nil {
-					t.Errorf("%s:%d: handshake: %v", n.Name, port, err)
-					continue
-				}
-				var to []string
-				for _, r := range []struct {
-					name string
-					root *x509.Certificate
-				}{{"old", oldRoot}, {"new", newRoot}} {
-					if r.root != nil && chainVerifiesTo(chain, r.root) {
-						to = append(to, r.name)
-					}
-				}
-				out[n.Name][port] = strings.Join(to, "+")
-			}
-		}
-		return out
+		return servedRoots(t, c, pkiDir, ports, namedRoot{"old", oldRoot}, namedRoot{"new", newRoot})
 	}
-	want := func(s string) map[string]map[int]string {
-		out := map[string]map[int]string{}
-		for _, n := range c.Nodes {
-			out[n.Name] = map[int]string{2379: s, 2380: s, 2381: s, 2382: s}
-		}
-		return out
-	}
+	want := func(roots string) map[string]map[int]string { return servingEverywhere(c, ports, roots) }
 	if got := issuers(); fmt.Sprint(got) != fmt.Sprint(want("old")) {
 		t.Fatalf("before the rotation, members serve %v", got)
 	}
@@ -367,6 +326,65 @@ func (w *followingWriter) check(ctx context.Context, t *testing.T, c *testcluste
 	if int(resp.Count) != w.written {
 		t.Errorf("%d keys under /ca-rotate/, want the %d written", resp.Count, w.written)
 	}
+}
+
+// namedRoot is a CA a served chain is judged against, by the name the
+// CA rotation tests give it ("old", "new").
+type namedRoot struct {
+	name string
+	root *x509.Certificate
+}
+
+// servedRoots says, per member and port, which roots the chain served to a
+// new handshake verifies to alone: "old", "new", or "old+new" for a new-CA
+// certificate that comes with the cross-certificate (which a member that
+// loaded only the old CA needs); a failed handshake shows its error. The
+// peer port is reached from the next member (only peers reach it), the
+// others from the root namespace. A nil root is left out.
+func servedRoots(t *testing.T, c *testcluster.Cluster, pkiDir string, ports []int, roots ...namedRoot) map[string]map[int]string {
+	t.Helper()
+	client, err := tls.LoadX509KeyPair(filepath.Join(pkiDir, "admin.crt"), filepath.Join(pkiDir, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The chain is judged below, against each root alone.
+	conf := &tls.Config{Certificates: []tls.Certificate{client}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	out := map[string]map[int]string{}
+	for i, n := range c.Nodes {
+		out[n.Name] = map[int]string{}
+		for _, port := range ports {
+			var from *netlab.Host
+			if port == 2380 {
+				from = c.Nodes[(i+1)%len(c.Nodes)].Host
+			}
+			chain, err := handshakeChain(from, netip.AddrPortFrom(n.Addr, uint16(port)).String(), conf)
+			if err != nil {
+				out[n.Name][port] = "handshake: " + err.Error()
+				continue
+			}
+			var to []string
+			for _, r := range roots {
+				if r.root != nil && chainVerifiesTo(chain, r.root) {
+					to = append(to, r.name)
+				}
+			}
+			out[n.Name][port] = strings.Join(to, "+")
+		}
+	}
+	return out
+}
+
+// servingEverywhere is what servedRoots shows when every member serves
+// roots on every port.
+func servingEverywhere(c *testcluster.Cluster, ports []int, roots string) map[string]map[int]string {
+	out := map[string]map[int]string{}
+	for _, n := range c.Nodes {
+		out[n.Name] = map[int]string{}
+		for _, port := range ports {
+			out[n.Name][port] = roots
+		}
+	}
+	return out
 }
 
 // handshakeChain is handshakeSerial returning the whole chain served.
