@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"cmp"
 	"crypto"
 	"encoding/hex"
 	"errors"
@@ -45,20 +46,8 @@ var loopbackRanges = []*net.IPNet{
 // normalize fills defaults, adds localhost and the loopback ranges, drops
 // duplicates and reports every problem at once.
 func (r IntermediateRequest) normalize() (IntermediateRequest, error) {
-	r.Key = r.Key.orDefault()
-	if r.Expiry == 0 {
-		r.Expiry = spec.DefaultIntermediateLife
-	}
-	var errs []error
-	if r.CommonName == "" {
-		errs = append(errs, errors.New("common name is empty"))
-	}
-	if err := r.Key.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if r.Expiry < 0 {
-		errs = append(errs, fmt.Errorf("expiry %s is negative", r.Expiry))
-	}
+	r.Key, r.Expiry = r.Key.orDefault(), cmp.Or(r.Expiry, spec.DefaultIntermediateLife)
+	errs := commonProblems(r.CommonName, r.Key, r.Expiry)
 	var domains []string
 	for _, d := range append(slices.Clone(r.PermittedDNSDomains), "localhost") {
 		d = strings.ToLower(d)

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -80,16 +81,26 @@ type Request struct {
 	Expiry time.Duration
 }
 
-// normalize fills defaults and reports every problem with r at once.
-func (r Request) normalize() (Request, error) {
-	r.Key = r.Key.orDefault()
-	if r.Expiry == 0 {
-		r.Expiry = spec.DefaultCertExpiry
-	}
+// commonProblems are the problems any request can have: no common name,
+// a key that cannot be made, a negative lifetime.
+func commonProblems(commonName string, key KeySpec, expiry time.Duration) []error {
 	var errs []error
-	if r.CommonName == "" {
+	if commonName == "" {
 		errs = append(errs, errors.New("common name is empty"))
 	}
+	if err := key.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if expiry < 0 {
+		errs = append(errs, fmt.Errorf("expiry %s is negative", expiry))
+	}
+	return errs
+}
+
+// normalize fills defaults and reports every problem with r at once.
+func (r Request) normalize() (Request, error) {
+	r.Key, r.Expiry = r.Key.orDefault(), cmp.Or(r.Expiry, spec.DefaultCertExpiry)
+	errs := commonProblems(r.CommonName, r.Key, r.Expiry)
 	switch r.Kind {
 	case Server, Peer, Client:
 	default:
@@ -107,12 +118,6 @@ func (r Request) normalize() (Request, error) {
 		if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
 			errs = append(errs, fmt.Errorf("IP #%d is not an IPv4 or IPv6 address", i+1))
 		}
-	}
-	if err := r.Key.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if r.Expiry < 0 {
-		errs = append(errs, fmt.Errorf("expiry %s is negative", r.Expiry))
 	}
 	return r, errors.Join(errs...)
 }
