@@ -273,11 +273,13 @@ func (r rule) exprs(set *nftables.Set) []expr.Any {
 			lookup,
 		)
 	}
-	kind := expr.VerdictDrop
-	if r.accept {
-		kind = expr.VerdictAccept
+	switch r.verdict {
+	case verdictAccept:
+		return append(e, &expr.Verdict{Kind: expr.VerdictAccept})
+	case verdictReset:
+		return append(e, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
 	}
-	return append(e, &expr.Verdict{Kind: kind})
+	return append(e, &expr.Verdict{Kind: expr.VerdictDrop})
 }
 
 // exprs compiles r to the same expressions nft generates for r.nft() in an

@@ -69,6 +69,11 @@ func current(c *nftables.Conn, o options, table string) (Policy, error) {
 	if err := portsFromRules(rules, &p); err != nil {
 		return Policy{}, err
 	}
+	// A held peer port differs from an open one in its first rules only,
+	// the members' on the peer port.
+	held := p
+	held.HoldPeers = true
+	p.HoldPeers = len(rules) > 0 && slices.Equal(rules[0].keys, exprKeys(held.rules()[0].exprs(nil)))
 	// Everything read must be what Apply writes for p: compare rule by rule.
 	want := p.rules()
 	if len(rules) != len(want) {

@@ -74,8 +74,11 @@ func (r rule) nft() string {
 			s += " ip saddr @" + r.set.name
 		}
 	}
-	if r.accept {
+	switch r.verdict {
+	case verdictAccept:
 		return s + " accept"
+	case verdictReset:
+		return s + " reject with tcp reset"
 	}
 	return s + " drop"
 }

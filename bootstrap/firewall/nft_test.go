@@ -24,7 +24,11 @@ func goldenPolicies() map[string]Policy {
 	// The same as the default but with the metadata service open to all.
 	openMetadata := DefaultPolicy()
 	openMetadata.MetadataAddrs = nil
+	// The members reset on the peer port while a new member bootstraps.
+	held := representativePolicy()
+	held.HoldPeers = true
 	return map[string]Policy{
+		"held-peers":     held,
 		"representative": representativePolicy(),
 		"default":        DefaultPolicy(),
 		"custom":         custom,

@@ -56,6 +56,14 @@ type Policy struct {
 	// sent by the kernel itself) are not affected. Empty means no output
 	// chain: the metadata service stays open to every local user.
 	MetadataAddrs []netip.Addr
+	// HoldPeers answers the members' connections to PeerPort with a TCP
+	// reset instead of accepting them. A new member's etcd listens on the
+	// peer port before it serves it: a peer that asks it for the member list
+	// while bootstrapping itself waits out etcd's 1 s bootstrap timeout,
+	// where a reset fails the ask at once. The agent holds its peers only
+	// from before it starts a new member's etcd until that etcd serves the
+	// peer port.
+	HoldPeers bool
 }
 
 // DefaultPolicy returns a Policy with the default table and ports, no
@@ -193,7 +201,7 @@ func (p Policy) Equal(q Policy) bool {
 	a, b := p.Canonical(), q.Canonical()
 	return a.Table == b.Table &&
 		a.ClientPort == b.ClientPort && a.PeerPort == b.PeerPort && a.MetricsPort == b.MetricsPort &&
-		a.AgentMetricsPort == b.AgentMetricsPort &&
+		a.AgentMetricsPort == b.AgentMetricsPort && a.HoldPeers == b.HoldPeers &&
 		slices.Equal(a.Peers, b.Peers) &&
 		slices.Equal(a.ClientCIDRs, b.ClientCIDRs) &&
 		slices.Equal(a.MonitoringCIDRs, b.MonitoringCIDRs) &&

@@ -177,6 +177,31 @@ func TestRulesPerPort(t *testing.T) {
 	}
 }
 
+func TestHoldPeersResetsOnlyTheMembersOnThePeerPort(t *testing.T) {
+	open, held := DefaultPolicy(), DefaultPolicy()
+	held.HoldPeers = true
+	a, b := open.rules(), held.rules()
+	if len(a) != len(b) {
+		t.Fatalf("%d rules held, %d open", len(b), len(a))
+	}
+	var changed []string
+	for i := range a {
+		if a[i] != b[i] {
+			changed = append(changed, a[i].nft()+" -> "+b[i].nft())
+		}
+	}
+	want := []string{
+		"tcp dport 2380 ip saddr @peers4 accept -> tcp dport 2380 ip saddr @peers4 reject with tcp reset",
+		"tcp dport 2380 ip6 saddr @peers6 accept -> tcp dport 2380 ip6 saddr @peers6 reject with tcp reset",
+	}
+	if !reflect.DeepEqual(changed, want) {
+		t.Errorf("holding changes\n%s\nwant\n%s", strings.Join(changed, "\n"), strings.Join(want, "\n"))
+	}
+	if open.Equal(held) {
+		t.Error("a held policy equals the open one, so Apply would not lift the hold")
+	}
+}
+
 func TestDefaultPolicyMakesMetadataRootsOnly(t *testing.T) {
 	p := DefaultPolicy()
 	if want := addrs("169.254.169.254", "fd00:ec2::254"); !reflect.DeepEqual(p.MetadataAddrs, want) {

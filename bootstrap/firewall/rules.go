@@ -45,36 +45,49 @@ const (
 	fromSet                    // ip saddr @set / ip6 saddr @set
 )
 
+// verdict is what a rule does with the packets it matches.
+type verdict int
+
+const (
+	verdictDrop   verdict = iota
+	verdictAccept         // the allowed sources
+	verdictReset          // the members, on the peer port, while Policy.HoldPeers
+)
+
 // rule is one rule of the input chain, as data. Every rule matches TCP to one
 // port; there is deliberately no conntrack match: a stateful drop added while
 // etcd runs stalls existing peer connections, plain saddr matching does not.
 type rule struct {
-	port   uint16
-	source source
-	set    setDef // when source == fromSet
-	accept bool
+	port    uint16
+	source  source
+	set     setDef // when source == fromSet
+	verdict verdict
 }
 
 // rules returns the input chain of p in order: per port, the accepts, then a
 // drop for everything else on that port.
 func (p Policy) rules() []rule {
 	var rs []rule
-	port := func(port uint16, loopback bool, sets ...setDef) {
+	port := func(port uint16, loopback bool, allowed verdict, sets ...setDef) {
 		if loopback {
-			rs = append(rs, rule{port: port, source: fromLoopback, accept: true})
+			rs = append(rs, rule{port: port, source: fromLoopback, verdict: verdictAccept})
 		}
 		for _, s := range sets {
-			rs = append(rs, rule{port: port, source: fromSet, set: s, accept: true})
+			rs = append(rs, rule{port: port, source: fromSet, set: s, verdict: allowed})
 		}
-		rs = append(rs, rule{port: port, source: fromAnywhere})
+		rs = append(rs, rule{port: port, source: fromAnywhere, verdict: verdictDrop})
 	}
 	// Members talk to each other on their real addresses, never over
 	// loopback: the peer port gets no loopback exception.
-	port(p.PeerPort, false, setPeers4, setPeers6)
-	port(p.ClientPort, true, setPeers4, setPeers6, setClients4, setClients6)
-	port(p.MetricsPort, true, setMonitoring4, setMonitoring6)
+	peers := verdictAccept
+	if p.HoldPeers {
+		peers = verdictReset
+	}
+	port(p.PeerPort, false, peers, setPeers4, setPeers6)
+	port(p.ClientPort, true, verdictAccept, setPeers4, setPeers6, setClients4, setClients6)
+	port(p.MetricsPort, true, verdictAccept, setMonitoring4, setMonitoring6)
 	// The agent's metrics are scraped by the same Prometheus as etcd's.
-	port(p.AgentMetricsPort, true, setMonitoring4, setMonitoring6)
+	port(p.AgentMetricsPort, true, verdictAccept, setMonitoring4, setMonitoring6)
 	return rs
 }
 

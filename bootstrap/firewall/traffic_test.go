@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -246,4 +247,41 @@ func echo(t *testing.T, c net.Conn, stage string) {
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != stage {
 		t.Fatalf("established connection %s: read %q, %v", stage, buf, err)
 	}
+}
+
+// TestHeldPeersAreRefusedAtOnce: while the peer port is held, a member's
+// connection to it is reset, refused at once where a drop would leave it
+// waiting, any other source is still dropped there, and the member's other
+// ports are untouched; lifting the hold lets the members in again.
+func TestHeldPeersAreRefusedAtOnce(t *testing.T) {
+	l := newLab(t)
+	p := DefaultPolicy()
+	p.Peers = []netip.Addr{peer4, peer6}
+	p.HoldPeers = true
+	if err := Apply(p, l.srv.opt()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ src, dst netip.Addr }{{peer4, srvAddr4}, {peer6, srvAddr6}} {
+		start := time.Now()
+		conn, err := dial(l.cli, c.src, netip.AddrPortFrom(c.dst, DefaultPeerPort), reachTimeout)
+		if err == nil {
+			conn.Close()
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("%s -> held peer port: want connection refused, got %v after %v", c.src, err, time.Since(start))
+		}
+	}
+	check(t, "held", []probe{
+		{ns: l.cli, src: other4, dst: srvAddr4, port: DefaultPeerPort, reach: false},
+		{ns: l.cli, src: peer4, dst: srvAddr4, port: DefaultClientPort, reach: true},
+	})
+	p.HoldPeers = false
+	if err := Apply(p, l.srv.opt()); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "lifted", []probe{
+		{ns: l.cli, src: peer4, dst: srvAddr4, port: DefaultPeerPort, reach: true},
+		{ns: l.cli, src: peer6, dst: srvAddr6, port: DefaultPeerPort, reach: true},
+		{ns: l.cli, src: other4, dst: srvAddr4, port: DefaultPeerPort, reach: false},
+	})
 }
