@@ -36,6 +36,9 @@ type upState struct {
 	joined joined
 	// sup runs etcd in exec mode, from the start step on.
 	sup *Supervisor
+	// peersLetIn is closed once a peer hold of the start step is lifted, in
+	// exec mode; nil when there was none.
+	peersLetIn <-chan struct{}
 }
 
 // upStep is one step of Up.
@@ -88,13 +91,20 @@ func (a *Agent) upSteps() []upStep {
 			return s, a.writeConfig(s.node, a.memberConfig(s.node, s.plan, s.found, s.joined))
 		}},
 		{StepStart, func(ctx context.Context, s upState) (upState, error) {
+			held := holdsPeers(s.node.payload.Firewall.IsEnabled(), s.plan) && a.holdPeers()
 			var err error
 			if s.sup, err = a.start(ctx, s.node); err == nil {
 				a.journal.State.EtcdVersion = s.version.binary.String()
 			}
+			if held {
+				s.peersLetIn = a.letPeersIn(ctx, s.node)
+			}
 			return s, err
 		}},
 		{StepHealthy, func(ctx context.Context, s upState) (upState, error) {
+			if s.peersLetIn != nil {
+				<-s.peersLetIn
+			}
 			if err := a.waitHealthy(ctx, s.node, s.sup, s.joined.joiner); err != nil {
 				return s, gateError{err}
 			}

@@ -102,6 +102,9 @@ func (a *Agent) watch(ctx context.Context, n node, hooks watchHooks) error {
 		a.log.Warn("agent metrics not served", "err", err)
 	}
 	a.setPhase(monitoring.PhaseReady)
+	if n.payload.Firewall.IsEnabled() {
+		a.liftStaleHold()
+	}
 	go a.followBackups(ctx, n)
 	go a.followMaintenance(ctx, n)
 	tlsConf, err := a.watcherTLS(n)

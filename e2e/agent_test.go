@@ -66,6 +66,11 @@ func TestFirewallLetsOnlyPeersReachThePeerPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range c.Nodes {
+		// Each member of the new cluster held its peers off its peer port
+		// while its etcd bootstrapped, and let them in once it served.
+		if log := agentLog(t, n); !strings.Contains(log, "peers held off the peer port until etcd serves") || !strings.Contains(log, "peers let in") {
+			t.Errorf("%s did not hold and then let in its peers:\n%s", n.Name, n.Agent.Tail(30))
+		}
 		// A peer reaches the peer port; that is how the cluster formed.
 		if !tcpOpen(c.Nodes[(indexOf(c, n)+1)%len(c.Nodes)].Host, n.Addr, 2380) {
 			t.Errorf("peer cannot reach %s:2380", n.Name)
@@ -94,7 +99,8 @@ func TestFirewallLetsOnlyPeersReachThePeerPort(t *testing.T) {
 	defer scancel()
 	out, err := c.Nodes[0].Host.Run(sctx, filepath.Join(c.Opts.Bin, "etcdboot-agent"), "firewall", "show", "--live")
 	if err != nil || !strings.Contains(string(out), "10.123.0.12") || !strings.Contains(string(out), "10.123.0.0/25") ||
-		!strings.Contains(string(out), "tcp dport 2382 ip saddr @monitoring4 accept") {
+		!strings.Contains(string(out), "tcp dport 2382 ip saddr @monitoring4 accept") ||
+		!strings.Contains(string(out), "tcp dport 2380 ip saddr @peers4 accept") || strings.Contains(string(out), "reset") {
 		t.Errorf("firewall show --live: %v\n%s", err, out)
 	}
 }

@@ -23,6 +23,14 @@ func newFirewallCommand(g *globalFlags) *cobra.Command {
 		},
 	}
 	show.Flags().BoolVar(&live, "live", false, "read the policy back from the kernel")
-	cmd.AddCommand(show)
+	release := &cobra.Command{
+		Use:   "release-peers",
+		Short: "Let the peers in once this member's etcd serves, after `up` held them for a new cluster's bootstrap (run by up under systemd)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return bootstrap.ReleasePeers(cmd.Context(), g.cfg.PayloadPath, g.cfg.Root, g.cfg.Logger)
+		},
+	}
+	cmd.AddCommand(show, release)
 	return cmd
 }
