@@ -127,9 +127,13 @@ func releasePeers(ctx context.Context, log *slog.Logger, clientURL string, tlsCo
 	return took, nil
 }
 
-// waitServing polls url every peerHoldPoll until it answers 200.
+// waitServing polls url every peerHoldPoll until it answers 200. etcd
+// listens on its client port before it serves it too, and an ask that
+// reaches it then hangs: asks time out after 100 ms at first, doubling
+// after each timeout up to 2 s, so one such ask costs little and a loaded
+// machine's slow handshakes still finish.
 func waitServing(ctx context.Context, url string, tlsConf *tls.Config) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: true}}
+	client := &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: true}}
 	last := errors.New("no answer yet")
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -146,6 +150,9 @@ func waitServing(ctx context.Context, url string, tlsConf *tls.Config) error {
 		}
 		if ctx.Err() == nil {
 			last = err // an ask cut off by ctx says less than the one before
+		}
+		if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
+			client.Timeout = min(2*client.Timeout, 2*time.Second)
 		}
 		select {
 		case <-ctx.Done():

@@ -51,3 +51,21 @@ func TestWaitServingWaitsForTheFirstOK(t *testing.T) {
 		t.Errorf("a member that never serves: %v", err)
 	}
 }
+
+// TestWaitServingOutlastsSlowAnswers: an ask that hangs (etcd listening
+// before it serves, or a loaded machine) times out, and the next is given
+// longer.
+func TestWaitServingOutlastsSlowAnswers(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		time.Sleep(150 * time.Millisecond)
+	}))
+	defer srv.Close()
+	tlsConf := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitServing(ctx, srv.URL+"/version", tlsConf); err != nil || asked.Load() < 2 {
+		t.Errorf("waitServing: %v after %d asks, want nil after the first timed out", err, asked.Load())
+	}
+}
