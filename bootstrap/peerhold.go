@@ -14,6 +14,7 @@ import (
 
 	"github.com/etcdboot/etcdboot/bootstrap/firewall"
 	"github.com/etcdboot/etcdboot/internal/etcdconfig"
+	"github.com/etcdboot/etcdboot/spec"
 )
 
 // A member of a new cluster holds its peers off its peer port while its
@@ -68,7 +69,7 @@ func setPeerHold(hold bool) error {
 // that cannot be started.
 func (a *Agent) letPeersIn(ctx context.Context, n node) <-chan struct{} {
 	if !a.cfg.Exec {
-		err := a.startPeerRelease(ctx)
+		err := a.startPeerRelease(ctx, n)
 		if err == nil {
 			return nil
 		}
@@ -81,9 +82,9 @@ func (a *Agent) letPeersIn(ctx context.Context, n node) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tlsConf, err := a.tlsFiles(n).ClientConfig()
+		tlsConf, err := peerTLS(n.payload, a.cfg.Root).ClientConfig()
 		if err == nil {
-			_, err = releasePeers(ctx, a.log, n.clientURL(), tlsConf)
+			_, err = releasePeers(ctx, a.log, n.peerURL(), tlsConf)
 		}
 		if err != nil {
 			a.log.Error("the peers stay held until the watcher starts", "err", err)
@@ -107,14 +108,14 @@ func (a *Agent) liftStaleHold() {
 	a.log.Warn("watch: lifted a peer hold its release left")
 }
 
-// releasePeers waits until the member answers /version on clientURL
-// (etcd serves its client port right after its peer port), at most
-// peerHoldLimit or until ctx ends, then lifts the hold. It returns how long
-// the wait took.
-func releasePeers(ctx context.Context, log *slog.Logger, clientURL string, tlsConf *tls.Config) (time.Duration, error) {
+// releasePeers waits until the member answers /members on its peerURL,
+// the ask of a peer's bootstrap, at most peerHoldLimit or until ctx ends,
+// then lifts the hold. The node reaches its own peer port over lo, which
+// the hold lets through. It returns how long the wait took.
+func releasePeers(ctx context.Context, log *slog.Logger, peerURL string, tlsConf *tls.Config) (time.Duration, error) {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, peerHoldLimit)
-	err := waitServing(wctx, strings.TrimRight(clientURL, "/")+"/version", tlsConf)
+	err := waitServing(wctx, strings.TrimRight(peerURL, "/")+"/members", tlsConf)
 	cancel()
 	took := time.Since(start)
 	if err != nil {
@@ -165,30 +166,41 @@ func waitServing(ctx context.Context, url string, tlsConf *tls.Config) error {
 // ReleasePeers is `etcdboot-agent firewall release-peers`: under systemd,
 // the agent has handed etcd over to etcd.service by the time etcd starts,
 // so this runs beside it, in a transient unit the start step starts, and
-// lifts the hold once the member serves on the node.
-func ReleasePeers(ctx context.Context, payloadPath, root string, log *slog.Logger) error {
-	l, err := etcdconfig.LoadLocalMember(payloadPath, root, "")
+// lifts the hold once the member serves peerURL (this node's, which a
+// group's launch payload does not name).
+func ReleasePeers(ctx context.Context, payloadPath, root, peerURL string, log *slog.Logger) error {
+	p, err := spec.LoadNodePayload(payloadPath)
 	if err != nil {
 		return err
 	}
-	tlsConf, err := l.TLS.ClientConfig()
+	tlsConf, err := peerTLS(p, root).ClientConfig()
 	if err != nil {
 		return err
 	}
-	_, err = releasePeers(ctx, log, l.Endpoint, tlsConf)
+	_, err = releasePeers(ctx, log, peerURL, tlsConf)
 	return err
 }
+
+// peerTLS is the member's peer certificate, which it presents to its peers
+// as a client too.
+func peerTLS(p *spec.NodePayload, root string) TLSFiles {
+	t := p.TLS
+	return TLSFiles{CAFile: etcdconfig.Path(root, t.CAFile), CertFile: etcdconfig.Path(root, t.PeerCertFile), KeyFile: etcdconfig.Path(root, t.PeerKeyFile)}
+}
+
+// peerURL is the member's peer URL on its first address.
+func (n node) peerURL() string { return etcdconfig.HostURL(n.addrs[0], n.payload.Etcd.PeerPort) }
 
 // startPeerRelease starts `etcdboot-agent firewall release-peers` in a
 // transient systemd unit, outside this oneshot agent's cgroup, which
 // systemd stops as the agent exits.
-func (a *Agent) startPeerRelease(ctx context.Context) error {
+func (a *Agent) startPeerRelease(ctx context.Context, n node) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find this binary for the peer release: %w", err)
 	}
 	args := []string{"--collect", "--no-block", "--quiet", "--description=etcdboot: let the peers in once etcd serves",
-		self, "--payload", a.cfg.PayloadPath, "--root", a.cfg.Root, "firewall", "release-peers"}
+		self, "--payload", a.cfg.PayloadPath, "--root", a.cfg.Root, "firewall", "release-peers", "--peer-url", n.peerURL()}
 	if out, err := exec.CommandContext(ctx, "systemd-run", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("systemd-run the peer release: %w: %s", err, strings.TrimSpace(string(out)))
 	}

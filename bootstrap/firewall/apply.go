@@ -256,7 +256,13 @@ func (r rule) exprs(set *nftables.Set) []expr.Any {
 			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: loName},
 		)
-	case fromSet:
+	case fromSet, fromSetNotLoopback:
+		if r.source == fromSetNotLoopback {
+			e = append(e,
+				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: loName},
+			)
+		}
 		// In an inet table "ip saddr" implies "meta nfproto ipv4".
 		proto, off, n := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)
 		if r.set.ipv6 {

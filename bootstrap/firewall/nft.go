@@ -67,7 +67,10 @@ func (r rule) nft() string {
 	switch r.source {
 	case fromLoopback:
 		s += ` iifname "lo"`
-	case fromSet:
+	case fromSet, fromSetNotLoopback:
+		if r.source == fromSetNotLoopback {
+			s += ` iifname != "lo"`
+		}
 		if r.set.ipv6 {
 			s += " ip6 saddr @" + r.set.name
 		} else {

@@ -40,9 +40,10 @@ func (s setDef) nftType() string {
 type source int
 
 const (
-	fromAnywhere source = iota // the port's final drop
-	fromLoopback               // iifname "lo"
-	fromSet                    // ip saddr @set / ip6 saddr @set
+	fromAnywhere       source = iota // the port's final drop
+	fromLoopback                     // iifname "lo"
+	fromSet                          // ip saddr @set / ip6 saddr @set
+	fromSetNotLoopback               // iifname != "lo" ip saddr @set: the node's own traffic to its address comes over lo
 )
 
 // verdict is what a rule does with the packets it matches.
@@ -51,7 +52,7 @@ type verdict int
 const (
 	verdictDrop   verdict = iota
 	verdictAccept         // the allowed sources
-	verdictReset          // the members, on the peer port, while Policy.HoldPeers
+	verdictReset          // the other members, on the peer port, while Policy.HoldPeers
 )
 
 // rule is one rule of the input chain, as data. Every rule matches TCP to one
@@ -65,29 +66,33 @@ type rule struct {
 }
 
 // rules returns the input chain of p in order: per port, the accepts, then a
-// drop for everything else on that port.
+// drop for everything else on that port; with HoldPeers, resets of the
+// other members come first on the peer port.
 func (p Policy) rules() []rule {
 	var rs []rule
-	port := func(port uint16, loopback bool, allowed verdict, sets ...setDef) {
+	port := func(port uint16, loopback bool, sets ...setDef) {
 		if loopback {
 			rs = append(rs, rule{port: port, source: fromLoopback, verdict: verdictAccept})
 		}
 		for _, s := range sets {
-			rs = append(rs, rule{port: port, source: fromSet, set: s, verdict: allowed})
+			rs = append(rs, rule{port: port, source: fromSet, set: s, verdict: verdictAccept})
 		}
 		rs = append(rs, rule{port: port, source: fromAnywhere, verdict: verdictDrop})
 	}
+	if p.HoldPeers {
+		// The node itself still reaches its peer port, to see when etcd
+		// serves it.
+		for _, s := range []setDef{setPeers4, setPeers6} {
+			rs = append(rs, rule{port: p.PeerPort, source: fromSetNotLoopback, set: s, verdict: verdictReset})
+		}
+	}
 	// Members talk to each other on their real addresses, never over
 	// loopback: the peer port gets no loopback exception.
-	peers := verdictAccept
-	if p.HoldPeers {
-		peers = verdictReset
-	}
-	port(p.PeerPort, false, peers, setPeers4, setPeers6)
-	port(p.ClientPort, true, verdictAccept, setPeers4, setPeers6, setClients4, setClients6)
-	port(p.MetricsPort, true, verdictAccept, setMonitoring4, setMonitoring6)
+	port(p.PeerPort, false, setPeers4, setPeers6)
+	port(p.ClientPort, true, setPeers4, setPeers6, setClients4, setClients6)
+	port(p.MetricsPort, true, setMonitoring4, setMonitoring6)
 	// The agent's metrics are scraped by the same Prometheus as etcd's.
-	port(p.AgentMetricsPort, true, verdictAccept, setMonitoring4, setMonitoring6)
+	port(p.AgentMetricsPort, true, setMonitoring4, setMonitoring6)
 	return rs
 }
 

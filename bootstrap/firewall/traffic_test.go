@@ -252,11 +252,12 @@ func echo(t *testing.T, c net.Conn, stage string) {
 // TestHeldPeersAreRefusedAtOnce: while the peer port is held, a member's
 // connection to it is reset, refused at once where a drop would leave it
 // waiting, any other source is still dropped there, and the member's other
-// ports are untouched; lifting the hold lets the members in again.
+// ports are untouched, and the node itself still reaches its peer port
+// (over lo); lifting the hold lets the members in again.
 func TestHeldPeersAreRefusedAtOnce(t *testing.T) {
 	l := newLab(t)
 	p := DefaultPolicy()
-	p.Peers = []netip.Addr{peer4, peer6}
+	p.Peers = []netip.Addr{peer4, peer6, srvAddr4, srvAddr6}
 	p.HoldPeers = true
 	if err := Apply(p, l.srv.opt()); err != nil {
 		t.Fatal(err)
@@ -274,6 +275,8 @@ func TestHeldPeersAreRefusedAtOnce(t *testing.T) {
 	check(t, "held", []probe{
 		{ns: l.cli, src: other4, dst: srvAddr4, port: DefaultPeerPort, reach: false},
 		{ns: l.cli, src: peer4, dst: srvAddr4, port: DefaultClientPort, reach: true},
+		{ns: l.srv, src: srvAddr4, dst: srvAddr4, port: DefaultPeerPort, reach: true},
+		{ns: l.srv, src: srvAddr6, dst: srvAddr6, port: DefaultPeerPort, reach: true},
 	})
 	p.HoldPeers = false
 	if err := Apply(p, l.srv.opt()); err != nil {

@@ -23,14 +23,17 @@ func newFirewallCommand(g *globalFlags) *cobra.Command {
 		},
 	}
 	show.Flags().BoolVar(&live, "live", false, "read the policy back from the kernel")
+	var peerURL string
 	release := &cobra.Command{
-		Use:   "release-peers",
-		Short: "Let the peers in once this member's etcd serves, after `up` held them for a new cluster's bootstrap (run by up under systemd)",
+		Use:   "release-peers --peer-url https://ADDR:2380",
+		Short: "Let the peers in once this member's etcd serves its peer port, after up held them for a new cluster's bootstrap (up starts it under systemd)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return bootstrap.ReleasePeers(cmd.Context(), g.cfg.PayloadPath, g.cfg.Root, g.cfg.Logger)
+			return bootstrap.ReleasePeers(cmd.Context(), g.cfg.PayloadPath, g.cfg.Root, peerURL, g.cfg.Logger)
 		},
 	}
+	release.Flags().StringVar(&peerURL, "peer-url", "", "this member's peer URL")
+	_ = release.MarkFlagRequired("peer-url")
 	cmd.AddCommand(show, release)
 	return cmd
 }
