@@ -200,7 +200,7 @@ func (a *Agent) startPeerRelease(ctx context.Context, n node) error {
 		return fmt.Errorf("find this binary for the peer release: %w", err)
 	}
 	args := []string{"--collect", "--no-block", "--quiet", "--description=etcdboot: let the peers in once etcd serves",
-		self, "--payload", a.cfg.PayloadPath, "--root", a.cfg.Root, "firewall", "release-peers", "--peer-url", n.peerURL()}
+		self, "--log-level", "info", "--payload", a.cfg.PayloadPath, "--root", a.cfg.Root, "firewall", "release-peers", "--peer-url", n.peerURL()}
 	if out, err := exec.CommandContext(ctx, "systemd-run", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("systemd-run the peer release: %w: %s", err, strings.TrimSpace(string(out)))
 	}

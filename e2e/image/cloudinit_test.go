@@ -112,9 +112,30 @@ func checkFirstBoot(t testing.TB, bm bootedMachine, action bootstrap.Action) {
 	// The agent's nftables table is in the machine's namespace; the peer
 	// port admits the members' addresses.
 	rules := nftRuleset(t, bm.n)
-	if !containsAll(rules, "table inet etcdboot", "2380", "2379") {
-		t.Errorf("%s: no etcdboot firewall in the machine's namespace:\n%s", bm.n.Name, rules)
+	if !containsAll(rules, "table inet etcdboot", "2380", "2379") || strings.Contains(rules, "reset") {
+		t.Errorf("%s: no etcdboot firewall in the machine's namespace, or its peers are still held:\n%s", bm.n.Name, rules)
 	}
+	if action != bootstrap.ActionNew {
+		return
+	}
+	// A new cluster's member held its peers until its etcd served; under
+	// systemd a transient unit beside etcd.service let them in.
+	journal, err := bm.m.Exec(ctx, "journalctl", "--no-pager", "-o", "cat")
+	if log := string(journal); err != nil || !strings.Contains(log, "peers held off the peer port until etcd serves") ||
+		!strings.Contains(log, "peers let in") || strings.Contains(log, "letting the peers in") {
+		t.Errorf("%s: the agent did not hold its peers and let them in from a transient unit (%v):\n%s", bm.n.Name, err, grepLines(log, "peer"))
+	}
+}
+
+// grepLines are the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for line := range strings.Lines(text) {
+		if strings.Contains(line, s) {
+			out = append(out, strings.TrimRight(line, "\n"))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // checkCloudInitDone waits for cloud-init's last stage (the agent it started
