@@ -49,7 +49,8 @@ func WaitReady(ctx context.Context, url string, tlsConf *tls.Config, timeout tim
 	}
 	last := "no answer yet"
 	// Asked again within tens of milliseconds at first (a member is often
-	// ready a moment after it listens), every 250 ms once it takes longer.
+	// ready a moment after it listens), every 100 ms once it takes longer:
+	// the agent's ready is at most that late.
 	wait := 25 * time.Millisecond
 	for {
 		ok, answer := probe(ctx, client, url)
@@ -65,7 +66,7 @@ func WaitReady(ctx context.Context, url string, tlsConf *tls.Config, timeout tim
 			return fmt.Errorf("%w: %s did not answer ready within %v; last answer: %s; check the member's log and that its peers are up", ErrNotReady, url, timeout, last)
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 250*time.Millisecond)
+		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
 
