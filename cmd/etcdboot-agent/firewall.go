@@ -7,7 +7,7 @@ import (
 )
 
 func newFirewallCommand(g *globalFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "firewall", Short: "Show or apply the node's nftables policy"}
+	cmd := &cobra.Command{Use: "firewall", Short: "Show the node's nftables policy, or lift the peer hold of a new cluster's bootstrap"}
 	var live bool
 	show := &cobra.Command{
 		Use:   "show",
