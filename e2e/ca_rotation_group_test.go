@@ -64,7 +64,7 @@ func TestCARotationInAGroup(t *testing.T) {
 		procs[n.Name] = p
 	}
 
-	w := &followingWriter{endpoints: c.Endpoints(), files: c.AdminTLS()}
+	w := &loadWriter{endpoints: c.Endpoints(), files: c.AdminTLS(), prefix: "/ca-rotate/"}
 	stopWriter := w.start(t)
 	waitWrites := func(n int) { t.Helper(); w.waitFor(t, n) }
 	waitWrites(100)

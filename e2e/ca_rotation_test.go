@@ -10,9 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,81 +22,6 @@ import (
 	"github.com/etcdboot/etcdboot/internal/tlsfiles"
 	"github.com/etcdboot/etcdboot/pki"
 )
-
-// followingWriter puts keys one after the other through a client of every
-// member, as etcdctl would from out/: at every reconnect (each second) it
-// loads out/pki/ca.crt and the admin certificate as they are then, so its
-// new handshakes use each phase's CA bundle and certificates. A failed put
-// is retried with the same key.
-type followingWriter struct {
-	files     tlsfiles.Files
-	endpoints []string
-
-	mu       sync.Mutex
-	written  int
-	failures []string
-}
-
-func (w *followingWriter) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.written
-}
-
-func (w *followingWriter) fail(format string, args ...any) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.failures = append(w.failures, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
-}
-
-func (w *followingWriter) run(stop <-chan struct{}) {
-	var cli *clientv3.Client
-	var conf *tls.Config
-	defer func() {
-		if cli != nil {
-			cli.Close()
-		}
-	}()
-	var connected time.Time
-	for i := 0; ; {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		if cli == nil || time.Since(connected) > time.Second {
-			// out/ is rewritten file by file: a pair read between two
-			// writes is no request; the previous configuration stays.
-			if c, err := w.files.ClientConfig(); err == nil {
-				conf = c
-			}
-			if cli != nil {
-				cli.Close()
-			}
-			var err error
-			cli, err = clientv3.New(clientv3.Config{Endpoints: w.endpoints, TLS: conf.Clone(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-			if err != nil {
-				w.fail("connect: %v", err)
-				cli = nil
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			connected = time.Now()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := cli.Put(ctx, fmt.Sprintf("/ca-rotate/%06d", i), strconv.Itoa(i))
-		cancel()
-		if err != nil {
-			w.fail("put /ca-rotate/%06d: %v", i, err)
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		i++
-		w.mu.Lock()
-		w.written = i
-		w.mu.Unlock()
-	}
-}
 
 // TestCARotationUnderWriteLoad replaces the cluster's root CA with
 // `etcdboot certs rotate --ca`, run once per phase, while a client writes
@@ -124,7 +47,7 @@ func TestCARotationUnderWriteLoad(t *testing.T) {
 	oldRoot := ca[0]
 	var newRoot *x509.Certificate
 
-	w := &followingWriter{endpoints: c.Endpoints(), files: c.AdminTLS()}
+	w := &loadWriter{endpoints: c.Endpoints(), files: c.AdminTLS(), prefix: "/ca-rotate/"}
 	// Client, peer, metrics and agent ports.
 	ports := []int{2379, 2380, 2381, 2382}
 	issuers := func() map[string]map[int]string {
@@ -280,51 +203,6 @@ func copiesWork(t *testing.T, c *testcluster.Cluster, when string) {
 		if err != nil {
 			t.Errorf("%s: kube-apiserver's copy cannot read from %s: %v", when, n.Name, err)
 		}
-	}
-}
-
-// start runs w until the returned func stops it (which the test's cleanup
-// also does).
-func (w *followingWriter) start(t *testing.T) (stop func()) {
-	stopc, done := make(chan struct{}), make(chan struct{})
-	go func() { defer close(done); w.run(stopc) }()
-	stop = sync.OnceFunc(func() { close(stopc); <-done })
-	t.Cleanup(stop)
-	return stop
-}
-
-// waitFor waits until w has written n keys, failing t after 30 s.
-func (w *followingWriter) waitFor(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for w.count() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the writer wrote %d keys in 30s, want %d; failures: %v", w.count(), n, w.failures)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// check fails t when more than one put failed or a key w wrote is not in
-// c; w must be stopped.
-func (w *followingWriter) check(ctx context.Context, t *testing.T, c *testcluster.Cluster) {
-	t.Helper()
-	if len(w.failures) > 1 {
-		t.Errorf("%d failed puts, want at most one (retried):\n%s", len(w.failures), strings.Join(w.failures, "\n"))
-	} else {
-		t.Logf("%d keys written, failed puts: %v", w.written, w.failures)
-	}
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	resp, err := cli.Get(ctx, "/ca-rotate/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int(resp.Count) != w.written {
-		t.Errorf("%d keys under /ca-rotate/, want the %d written", resp.Count, w.written)
 	}
 }
 

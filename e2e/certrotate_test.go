@@ -13,13 +13,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/etcdboot/etcdboot/e2e/netlab"
@@ -113,77 +110,6 @@ func fileSerial(t *testing.T, path string) string {
 	return serialOf(certs[0])
 }
 
-// loadWriter puts keys one after the other through a client of every member
-// until stopped, retrying a failed put of the same key, and reconnects every
-// second so that new TLS handshakes happen throughout.
-type loadWriter struct {
-	tls       tlsfiles.Files
-	endpoints []string
-
-	mu       sync.Mutex
-	written  int
-	failures []string
-}
-
-func (w *loadWriter) fail(format string, args ...any) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.failures = append(w.failures, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
-}
-
-func (w *loadWriter) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.written
-}
-
-func (w *loadWriter) run(stop <-chan struct{}) {
-	conf, err := w.tls.ClientConfig()
-	if err != nil {
-		w.fail("client TLS: %v", err)
-		return
-	}
-	var cli *clientv3.Client
-	defer func() {
-		if cli != nil {
-			cli.Close()
-		}
-	}()
-	var connected time.Time
-	for i := 0; ; {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		if cli == nil || time.Since(connected) > time.Second {
-			if cli != nil {
-				cli.Close()
-			}
-			cli, err = clientv3.New(clientv3.Config{Endpoints: w.endpoints, TLS: conf.Clone(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-			if err != nil {
-				w.fail("connect: %v", err)
-				cli = nil
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			connected = time.Now()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := cli.Put(ctx, fmt.Sprintf("/rotate/%06d", i), strconv.Itoa(i))
-		cancel()
-		if err != nil {
-			w.fail("put /rotate/%06d: %v", i, err)
-			time.Sleep(100 * time.Millisecond)
-			continue // the same key again
-		}
-		i++
-		w.mu.Lock()
-		w.written = i
-		w.mu.Unlock()
-	}
-}
-
 // TestCertificateRotationUnderWriteLoad rotates every certificate with
 // `etcdboot certs rotate` while a client writes without pause, delivers each
 // member its new user-data with `etcdboot-agent certs install`, and expects:
@@ -198,9 +124,9 @@ func TestCertificateRotationUnderWriteLoad(t *testing.T) {
 	// under the same CA, and out/pki is rewritten during the rotation.
 	adminDir := t.TempDir()
 	admin := c.AdminTLS()
-	w := &loadWriter{endpoints: c.Endpoints(), tls: tlsfiles.Files{
+	w := &loadWriter{endpoints: c.Endpoints(), prefix: "/rotate/", files: tlsfiles.Files{
 		CAFile: filepath.Join(adminDir, "ca.crt"), CertFile: filepath.Join(adminDir, "admin.crt"), KeyFile: filepath.Join(adminDir, "admin.key")}}
-	for src, dst := range map[string]string{admin.CAFile: w.tls.CAFile, admin.CertFile: w.tls.CertFile, admin.KeyFile: w.tls.KeyFile} {
+	for src, dst := range map[string]string{admin.CAFile: w.files.CAFile, admin.CertFile: w.files.CertFile, admin.KeyFile: w.files.KeyFile} {
 		data, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
@@ -209,7 +135,7 @@ func TestCertificateRotationUnderWriteLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	probeTLS, err := w.tls.ClientConfig()
+	probeTLS, err := w.files.ClientConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,21 +183,8 @@ func TestCertificateRotationUnderWriteLoad(t *testing.T) {
 		procs[n.Name] = p
 	}
 
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { defer close(done); w.run(stop) }()
-	stopWriter := sync.OnceFunc(func() { close(stop); <-done })
-	t.Cleanup(stopWriter)
-	waitWrites := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for w.count() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("the writer wrote %d keys in 30s, want %d; failures: %v", w.count(), n, w.failures)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	stopWriter := w.start(t)
+	waitWrites := func(n int) { t.Helper(); w.waitFor(t, n) }
 	waitWrites(100)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -331,26 +244,9 @@ func TestCertificateRotationUnderWriteLoad(t *testing.T) {
 		default:
 		}
 	}
-	if len(w.failures) > 1 {
-		t.Errorf("%d failed puts, want at most one (retried):\n%s", len(w.failures), strings.Join(w.failures, "\n"))
-	} else {
-		t.Logf("%d keys written, failed puts: %v", w.written, w.failures)
-	}
-
 	// Every write is there, read through a fresh client on the new certificates.
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	resp, err := cli.Get(ctx, "/rotate/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Kvs) != w.written {
-		t.Errorf("%d keys under /rotate/, want the %d written", len(resp.Kvs), w.written)
-	}
-	for i, kv := range resp.Kvs {
+	kvs := w.check(ctx, t, c)
+	for i, kv := range kvs {
 		if want := fmt.Sprintf("/rotate/%06d", i); string(kv.Key) != want || string(kv.Value) != strconv.Itoa(i) {
 			t.Errorf("key %d is %s=%s, want %s=%d", i, kv.Key, kv.Value, want, i)
 			break
