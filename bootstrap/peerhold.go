@@ -45,7 +45,7 @@ func holdsPeers(firewallEnabled bool, plan Plan) bool {
 // staying what the firewall step put there, and reports whether it does:
 // a hold that cannot be set only costs time.
 func (a *Agent) holdPeers() bool {
-	if err := setPeerHold(true); err != nil {
+	if _, err := setPeerHold(true); err != nil {
 		a.log.Warn("starting etcd without holding the peers", "err", err)
 		return false
 	}
@@ -53,14 +53,15 @@ func (a *Agent) holdPeers() bool {
 	return true
 }
 
-// setPeerHold applies the kernel's policy with the hold set or lifted.
-func setPeerHold(hold bool) error {
+// setPeerHold applies the kernel's policy with the hold set or lifted and
+// reports whether that changed it.
+func setPeerHold(hold bool) (changed bool, err error) {
 	pol, err := firewall.Current(firewall.DefaultTable)
 	if err != nil {
-		return err
+		return false, err
 	}
-	pol.HoldPeers = hold
-	return firewall.Apply(pol)
+	changed, pol.HoldPeers = pol.HoldPeers != hold, hold
+	return changed, firewall.Apply(pol)
 }
 
 // letPeersIn lifts the start step's hold once etcd serves: in exec mode
@@ -74,7 +75,7 @@ func (a *Agent) letPeersIn(ctx context.Context, n node) <-chan struct{} {
 			return nil
 		}
 		a.log.Warn("letting the peers in now", "err", err)
-		if err := setPeerHold(false); err != nil {
+		if _, err := setPeerHold(false); err != nil {
 			a.log.Error("the peers stay held until the watcher starts", "err", err)
 		}
 		return nil
@@ -96,16 +97,12 @@ func (a *Agent) letPeersIn(ctx context.Context, n node) <-chan struct{} {
 // liftStaleHold is the watcher's first act: a hold still set when it
 // starts (its release was killed) is lifted.
 func (a *Agent) liftStaleHold() {
-	pol, err := firewall.Current(firewall.DefaultTable)
-	if err != nil || !pol.HoldPeers {
-		return
-	}
-	pol.HoldPeers = false
-	if err := firewall.Apply(pol); err != nil {
+	switch lifted, err := setPeerHold(false); {
+	case err != nil:
 		a.log.Warn("watch: lift a stale peer hold", "err", err)
-		return
+	case lifted:
+		a.log.Warn("watch: lifted a peer hold its release left")
 	}
-	a.log.Warn("watch: lifted a peer hold its release left")
 }
 
 // releasePeers waits until the member answers /members on its peerURL,
@@ -121,7 +118,7 @@ func releasePeers(ctx context.Context, log *slog.Logger, peerURL string, tlsConf
 	if err != nil {
 		log.Warn("letting the peers in without waiting for etcd to serve", "waited", took.Round(time.Millisecond), "why", err)
 	}
-	if err := setPeerHold(false); err != nil {
+	if _, err := setPeerHold(false); err != nil {
 		return took, fmt.Errorf("let the peers in: %w", err)
 	}
 	log.Info("peers let in", "held", took.Round(time.Millisecond))
@@ -129,8 +126,8 @@ func releasePeers(ctx context.Context, log *slog.Logger, peerURL string, tlsConf
 }
 
 // waitServing polls url every peerHoldPoll until it answers 200. etcd
-// listens on its client port before it serves it too, and an ask that
-// reaches it then hangs: asks time out after 100 ms at first, doubling
+// listens on its peer port before it serves it, and an ask that reaches
+// it then hangs: asks time out after 100 ms at first, doubling
 // after each timeout up to 2 s, so one such ask costs little and a loaded
 // machine's slow handshakes still finish.
 func waitServing(ctx context.Context, url string, tlsConf *tls.Config) error {
