@@ -15,6 +15,11 @@ failed=0
 # mutates them too).
 replayOnly=" FuzzStatus "
 
+# corpus lists the inputs kept in a target's testdata/fuzz (none: empty).
+corpus() {
+  ls "$1/testdata/fuzz/$2" 2>/dev/null | sort || true
+}
+
 # deadlineRace says whether a failed run is Go's fuzz coordinator racing its
 # own -fuzztime deadline (go.dev/issue/75804, fixed in Go 1.27; this module
 # is on 1.26): the only failure printed is a bare "context deadline exceeded",
@@ -22,7 +27,7 @@ replayOnly=" FuzzStatus "
 # Anything else (a crasher, a panic, a t.Fatal) stays a failure.
 deadlineRace() {
   local dir="$1" name="$2" before="$3" log=/tmp/fuzz-$$.log
-  [[ "$(ls "$dir/testdata/fuzz/$name" 2>/dev/null | sort)" == "$before" ]] || return 1
+  [[ "$(corpus "$dir" "$name")" == "$before" ]] || return 1
   grep -q '^    context deadline exceeded$' "$log" || return 1
   ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$log" || return 1
   go test -run "^${name}\$" -count 1 "$dir" > /dev/null 2>&1
@@ -35,7 +40,7 @@ while IFS=: read -r file name; do
     continue
   fi
   echo "fuzz: $pkg $name ($fuzztime)"
-  before="$(ls "$dir/testdata/fuzz/$name" 2>/dev/null | sort)"
+  before="$(corpus "$dir" "$name")"
   if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" > /tmp/fuzz-$$.log 2>&1; then
     tail -n 1 /tmp/fuzz-$$.log
   elif deadlineRace "$dir" "$name" "$before"; then
