@@ -55,21 +55,13 @@ func (a *Agent) followPublishedCA(ctx context.Context, cli *clientv3.Client, n n
 func (a *Agent) installPublishedCA(n node, bundle []byte) error {
 	t := n.payload.TLS
 	caPath := a.path(t.CAFile)
-	installedPEM, err := os.ReadFile(caPath)
+	installed, err := pki.ReadCertificates(caPath)
 	if err != nil {
 		return fmt.Errorf("tls.caFile: %w", err)
 	}
-	installed, err := pki.ParseCertificates(installedPEM)
-	if err != nil {
-		return fmt.Errorf("tls.caFile %s: %w", caPath, err)
-	}
-	issuerPEM, err := os.ReadFile(a.path(t.IssuerCertFile))
+	issuerChain, err := pki.ReadCertificates(a.path(t.IssuerCertFile))
 	if err != nil {
 		return fmt.Errorf("tls.issuerCertFile: %w", err)
-	}
-	issuerChain, err := pki.ParseCertificates(issuerPEM)
-	if err != nil {
-		return fmt.Errorf("tls.issuerCertFile %s: %w", a.path(t.IssuerCertFile), err)
 	}
 	if _, err := pki.CheckPublishedCA(installed, bundle, issuerChain, a.cfg.Now()); err != nil {
 		return err

@@ -96,13 +96,9 @@ func (a *Agent) installPublishedIssuer(n node, value []byte) (*pki.Authority, er
 	if err != nil {
 		return nil, fmt.Errorf("tls.issuerCertFile: %w", err)
 	}
-	caPEM, err := os.ReadFile(a.path(t.CAFile))
+	roots, err := pki.ReadCertificates(a.path(t.CAFile))
 	if err != nil {
 		return nil, fmt.Errorf("tls.caFile: %w", err)
-	}
-	roots, err := pki.ParseCertificates(caPEM)
-	if err != nil {
-		return nil, fmt.Errorf("tls.caFile %s: %w", a.path(t.CAFile), err)
 	}
 	next, err := pki.CheckRenewedIssuer(current, pub, roots, a.cfg.Now())
 	if err != nil {
@@ -162,13 +158,9 @@ func (a *Agent) issuerRenewal(result string) {
 
 // readFirstCert parses the first certificate of a PEM file.
 func readFirstCert(path string) (*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
+	certs, err := pki.ReadCertificates(path)
 	if err != nil {
 		return nil, err
-	}
-	certs, err := pki.ParseCertificates(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return certs[0], nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 )
 
 // ParseCertificates parses every CERTIFICATE block of data, in order, and fails
@@ -31,6 +32,20 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	}
 	if len(certs) == 0 {
 		return nil, errors.New("no PEM certificate found")
+	}
+	return certs, nil
+}
+
+// ReadCertificates reads the PEM file at path and parses every certificate
+// of it as ParseCertificates does. Its errors name the file.
+func ReadCertificates(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // an *fs.PathError, which names the file
+	}
+	certs, err := ParseCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return certs, nil
 }

@@ -295,13 +295,9 @@ func (w *caWriter) newLeaves() error {
 		return err
 	}
 	backup := pki.Dir{Path: w.st.BackupDir}
-	caPEM, err := os.ReadFile(w.dir.CertPath("ca"))
+	certs, err := pki.ReadCertificates(w.dir.CertPath("ca"))
 	if err != nil {
 		return err
-	}
-	certs, err := pki.ParseCertificates(caPEM)
-	if err != nil {
-		return fmt.Errorf("%s: %w", w.dir.CertPath("ca"), err)
 	}
 	oldRoot := findRoot(certs, w.st.OldCA)
 	if oldRoot == nil {
@@ -372,13 +368,9 @@ func (w *caWriter) oldDropped() error {
 	if err := w.st.save(w.dir.Path); err != nil {
 		return err
 	}
-	caPEM, err := os.ReadFile(w.dir.CertPath("ca"))
+	certs, err := pki.ReadCertificates(w.dir.CertPath("ca"))
 	if err != nil {
 		return err
-	}
-	certs, err := pki.ParseCertificates(caPEM)
-	if err != nil {
-		return fmt.Errorf("%s: %w", w.dir.CertPath("ca"), err)
 	}
 	if fingerprint(certs[0]) != w.st.NewCA {
 		return fmt.Errorf("%s does not start with the new CA (%s); phase (b) was not written", w.dir.CertPath("ca"), w.st.NewCA)

@@ -221,13 +221,9 @@ func loadRoots(opts CheckOptions) (*x509.CertPool, string, error) {
 	if path == "" {
 		return nil, "", nil
 	}
-	data, err := os.ReadFile(path)
+	certs, err := pki.ReadCertificates(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("read CA: %w", err)
-	}
-	certs, err := pki.ParseCertificates(data)
-	if err != nil {
-		return nil, "", fmt.Errorf("CA file %s: %w", path, err)
 	}
 	pool := x509.NewCertPool()
 	for _, c := range certs {
@@ -262,13 +258,9 @@ type checker struct {
 
 // file checks every certificate of a PEM file.
 func (c checker) file(path string) []Certificate {
-	data, err := os.ReadFile(path)
+	certs, err := pki.ReadCertificates(path)
 	if err != nil {
 		return []Certificate{{Source: path, Error: err.Error()}}
-	}
-	certs, err := pki.ParseCertificates(data)
-	if err != nil {
-		return []Certificate{{Source: path, Error: fmt.Sprintf("%s: %v", path, err)}}
 	}
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	return c.chain(path, certs, name, "")

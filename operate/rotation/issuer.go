@@ -104,13 +104,9 @@ func RotateIssuer(ctx context.Context, opts LiveOptions) (*IssuerResult, error) 
 	if pub.CertPEM, pub.KeyPEM, err = readPair(dir, issuerName); err != nil {
 		return res, fmt.Errorf("renew the issuer: %w", err)
 	}
-	caPEM, err := os.ReadFile(dir.CertPath("ca"))
+	roots, err := pki.ReadCertificates(dir.CertPath("ca"))
 	if err != nil {
 		return res, fmt.Errorf("renew the issuer: %w", err)
-	}
-	roots, err := pki.ParseCertificates(caPEM)
-	if err != nil {
-		return res, fmt.Errorf("renew the issuer: %s: %w", dir.CertPath("ca"), err)
 	}
 	next, err := pki.CheckRenewedIssuer(old.Certificate(), pub, roots, opts.Now())
 	if err != nil {

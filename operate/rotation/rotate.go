@@ -168,13 +168,9 @@ func issuedBelowRoot(dir pki.Dir) ([]leafFiles, error) {
 		if _, err := os.Stat(dir.KeyPath(name)); err != nil {
 			continue
 		}
-		data, err := os.ReadFile(f)
+		certs, err := pki.ReadCertificates(f)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f, err)
-		}
-		certs, err := pki.ParseCertificates(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w; delete it or restore it before rotating", f, err)
+			return nil, fmt.Errorf("%w; delete it or restore it before rotating", err)
 		}
 		if isSelfSigned(certs[0]) {
 			continue
