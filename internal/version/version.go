@@ -27,8 +27,10 @@ func String() string {
 // gRPC's x/net/trace, whose html/template makes the linker keep every
 // exported method of every linked type; disable_grpc_modules leaves out
 // the Cloud Storage client's DirectPath (gRPC xDS and RLS); gs:// targets
-// use its HTTP API.
-const ReleaseTags = "grpcnotrace,disable_grpc_modules"
+// use its HTTP API. arrow_json_stdlib has apache/arrow-go (linked by the
+// azblob client for blob queries, which azblob:// targets never make)
+// encode JSON with encoding/json instead of linking goccy/go-json.
+const ReleaseTags = "grpcnotrace,disable_grpc_modules,arrow_json_stdlib"
 
 // ReleaseLDFlags strip the symbol table and DWARF from release builds.
 const ReleaseLDFlags = "-s -w"
