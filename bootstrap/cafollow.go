@@ -40,12 +40,12 @@ func (a *Agent) followPublishedCA(ctx context.Context, cli *clientv3.Client, n n
 		if first {
 			a.log.Warn("refused the CA bundle published to the group; keeping the installed one",
 				"key", pki.PublishedCAKey, "revision", kv.ModRevision, "err", err)
-			a.caBundleChecked(monitoring.IssuerRefused)
+			a.caBundleChecked(monitoring.PublishedRefused)
 		}
 	default:
 		a.log.Info("installed the CA bundle published to the group", "key", pki.PublishedCAKey, "revision", kv.ModRevision,
 			"file", a.path(n.payload.TLS.CAFile))
-		a.caBundleChecked(monitoring.IssuerInstalled)
+		a.caBundleChecked(monitoring.PublishedInstalled)
 	}
 }
 

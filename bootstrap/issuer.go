@@ -51,14 +51,14 @@ func (a *Agent) followIssuer(ctx context.Context, cli *clientv3.Client, n node, 
 		if first {
 			a.log.Warn("refused the issuer published to the group; keeping the one in use",
 				"key", pki.PublishedIssuerKey, "revision", kv.ModRevision, "err", err)
-			a.issuerRenewal(monitoring.IssuerRefused)
+			a.issuerRenewal(monitoring.PublishedRefused)
 		}
 	default:
 		c := installed.Certificate()
 		a.log.Info("installed the issuer published to the group; certificates are renewed with it from now on",
 			"key", pki.PublishedIssuerKey, "revision", kv.ModRevision, "serial", c.SerialNumber.Text(16),
 			"not_after", c.NotAfter.UTC().Format(time.RFC3339))
-		a.issuerRenewal(monitoring.IssuerInstalled)
+		a.issuerRenewal(monitoring.PublishedInstalled)
 	}
 }
 

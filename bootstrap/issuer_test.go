@@ -230,7 +230,7 @@ func TestWatcherInstallsOnlyAGoodPublishedIssuer(t *testing.T) {
 		if strings.Count(got, "refused the issuer published to the group; keeping the one in use") != 1 || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: log\n%s\nwant one refusal saying %q", tc.name, got, tc.want)
 		}
-		if c := counted(monitoring.IssuerRefused); c != float64(i+1) {
+		if c := counted(monitoring.PublishedRefused); c != float64(i+1) {
 			t.Errorf("%s: %v refusals counted, want %d", tc.name, c, i+1)
 		}
 	}
@@ -246,7 +246,7 @@ func TestWatcherInstallsOnlyAGoodPublishedIssuer(t *testing.T) {
 	if got := logs.take(); !strings.Contains(got, "installed the issuer published to the group") {
 		t.Errorf("log\n%s\nsays nothing of the installed issuer", got)
 	}
-	if c := counted(monitoring.IssuerInstalled); c != 1 {
+	if c := counted(monitoring.PublishedInstalled); c != 1 {
 		t.Errorf("%v installations counted, want 1", c)
 	}
 	if err := a.mintCertificates(n); err != nil {

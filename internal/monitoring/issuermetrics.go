@@ -18,10 +18,11 @@ const (
 	MetricCABundles = "etcdboot_ca_bundles_total"
 )
 
-// Values of the result label of MetricIssuerRenewals and MetricCABundles.
+// Values of the result label of MetricIssuerRenewals and MetricCABundles:
+// what the agent did with what was published to the group.
 const (
-	IssuerInstalled = "installed"
-	IssuerRefused   = "refused"
+	PublishedInstalled = "installed"
+	PublishedRefused   = "refused"
 )
 
 // IssuerMetrics are the collectors of the issuer a group's member mints its
@@ -52,7 +53,7 @@ func NewIssuerMetrics(reg prometheus.Registerer) *IssuerMetrics {
 func (m *IssuerMetrics) SetValidity(notBefore, notAfter time.Time) {
 	// Both results appear with the first issuer, so rate() sees the first
 	// refusal; an agent without an issuer exports none.
-	for _, result := range []string{IssuerInstalled, IssuerRefused} {
+	for _, result := range []string{PublishedInstalled, PublishedRefused} {
 		m.renewals.WithLabelValues(result)
 		m.caBundles.WithLabelValues(result)
 	}

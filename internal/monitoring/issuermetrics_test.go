@@ -18,10 +18,10 @@ func TestIssuerMetricsExposeValidityAndRenewals(t *testing.T) {
 		t.Errorf("%d issuer series before any issuer (%v): a static member has none", n, err)
 	}
 	m.SetValidity(time.Unix(1000, 0), time.Unix(4000, 0))
-	m.RenewalChecked(IssuerRefused)
-	m.RenewalChecked(IssuerRefused)
-	m.RenewalChecked(IssuerInstalled)
-	m.CABundleChecked(IssuerInstalled)
+	m.RenewalChecked(PublishedRefused)
+	m.RenewalChecked(PublishedRefused)
+	m.RenewalChecked(PublishedInstalled)
+	m.CABundleChecked(PublishedInstalled)
 	m.SetValidity(time.Unix(3000, 0), time.Unix(9000, 0))
 	want := `
 # HELP etcdboot_ca_bundles_total CA bundles a CA rotation published to the group that this agent checked, by result (installed in its CA file, or refused and the file kept).
