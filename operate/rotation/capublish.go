@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -34,6 +35,18 @@ func publishCAPhase(ctx context.Context, opts LiveOptions, dir pki.Dir, phase CA
 		}
 		ops = append(ops, clientv3.OpPut(pki.PublishedIssuerKey, string(pub.Marshal())))
 	}
+	return publish(ctx, opts, dir, ops...)
+}
+
+// publishIssuer puts pub at pki.PublishedIssuerKey through the group's
+// endpoints with the admin client certificate and returns the revision.
+func publishIssuer(ctx context.Context, opts LiveOptions, dir pki.Dir, pub pki.PublishedIssuer) (int64, error) {
+	return publish(ctx, opts, dir, clientv3.OpPut(pki.PublishedIssuerKey, string(pub.Marshal())))
+}
+
+// publish puts ops in one transaction through the group's endpoints with
+// out/'s admin certificate and returns its revision.
+func publish(ctx context.Context, opts LiveOptions, dir pki.Dir, ops ...clientv3.Op) (int64, error) {
 	cli, err := adminClient(dir, opts.Endpoints)
 	if err != nil {
 		return 0, err
@@ -43,7 +56,11 @@ func publishCAPhase(ctx context.Context, opts LiveOptions, dir pki.Dir, phase CA
 	defer cancel()
 	resp, err := cli.Txn(pctx).Then(ops...).Commit()
 	if err != nil {
-		return 0, fmt.Errorf("publish at %s through %v: %w", pki.PublishedCAKey, opts.Endpoints, err)
+		var keys []string
+		for _, op := range ops {
+			keys = append(keys, string(op.KeyBytes()))
+		}
+		return 0, fmt.Errorf("publish %s through %v: %w", strings.Join(keys, " and "), opts.Endpoints, err)
 	}
 	return resp.Header.Revision, nil
 }

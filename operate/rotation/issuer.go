@@ -125,23 +125,6 @@ func RotateIssuer(ctx context.Context, opts LiveOptions) (*IssuerResult, error) 
 	return res, nil
 }
 
-// publishIssuer puts pub at pki.PublishedIssuerKey through the group's
-// endpoints with the admin client certificate and returns the revision.
-func publishIssuer(ctx context.Context, opts LiveOptions, dir pki.Dir, pub pki.PublishedIssuer) (int64, error) {
-	cli, err := adminClient(dir, opts.Endpoints)
-	if err != nil {
-		return 0, err
-	}
-	defer cli.Close()
-	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	resp, err := cli.Put(pctx, pki.PublishedIssuerKey, string(pub.Marshal()))
-	if err != nil {
-		return 0, fmt.Errorf("put %s through %v: %w", pki.PublishedIssuerKey, opts.Endpoints, err)
-	}
-	return resp.Header.Revision, nil
-}
-
 // readIssuer loads the group's issuer from dir.
 func readIssuer(dir pki.Dir) (*pki.Authority, error) {
 	certPEM, keyPEM, err := readPair(dir, issuerName)
