@@ -4,19 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
+	"slices"
 
 	"github.com/etcdboot/etcdboot/spec"
 )
 
 // decide is the plan step: it observes the data dir, the journal and the
 // running cluster discovery found, lets Decide choose, and journals the
-// plan. A resumed join waits for the running cluster it needs, which it
-// returns with the plan.
+// plan. When none of the payload's candidates answered, it asks the members
+// the data dir remembers (see rememberedAddrs). A resumed join waits for the
+// running cluster it needs. It returns the plan with what was found, the
+// running cluster included.
 //
 // When this member's etcd still runs (own: an agent restarted onto a new
 // etcd binary), its data dir is locked; the member answering with this
 // member's ID on its own URL says whose it is.
-func (a *Agent) decide(ctx context.Context, n node, found discovered, prev JournalState, own *ownEtcd) (Plan, *runningCluster, error) {
+func (a *Agent) decide(ctx context.Context, n node, found discovered, prev JournalState, own *ownEtcd) (Plan, discovered, error) {
 	p := n.payload
 	dataDir := a.path(p.Etcd.DataDir)
 	var rep DataDirReport
@@ -29,7 +34,13 @@ func (a *Agent) decide(ctx context.Context, n node, found discovered, prev Journ
 			token = rt // recovered from a backup under the recovered cluster's token
 		}
 		if rep, err = InspectDataDir(dataDir, n.name(), n.peerURLs(), token, a.journal.State.MemberID); err != nil {
-			return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+			return Plan{}, found, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+		}
+	}
+	if found.running == nil {
+		var err error
+		if found, err = a.askRemembered(ctx, n, found, rep.Members); err != nil {
+			return Plan{}, found, err
 		}
 	}
 	self := SelfUnknown
@@ -38,13 +49,13 @@ func (a *Agent) decide(ctx context.Context, n node, found discovered, prev Journ
 	}
 	plan, err := Decide(observe(rep, p.Restore, a.journal.State, prev, p.Token, found.running != nil, self))
 	if err != nil {
-		return Plan{}, nil, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
+		return Plan{}, found, fmt.Errorf("etcd.dataDir %s: %w", dataDir, err)
 	}
 	if listed := n.findSelf(found.runningMembers()); listed != nil && listedUnderAnotherID(plan.Action, self, listed.ID, MemberID(n.peerURLs(), p.Token), ownDataDirID(rep, own, n, a.journal.State.MemberID)) {
 		// The others formed the cluster from a backup: restore the same one.
 		src, err := a.recoveredPeerSource(ctx, n, listed.ID)
 		if err != nil {
-			return Plan{}, nil, err
+			return Plan{}, found, err
 		}
 		if src != nil {
 			moveAside := rep.State != DataDirEmpty || own != nil
@@ -59,7 +70,7 @@ func (a *Agent) decide(ctx context.Context, n node, found discovered, prev Journ
 	if found.running != nil {
 		a.ignoredRequest(ctx, n)
 	} else if src, err := a.requestedRecovery(ctx, n); err != nil {
-		return Plan{}, nil, err
+		return Plan{}, found, err
 	} else if src != nil {
 		plan = recoveryPlan(src)
 		plan.MoveAside = rep.State != DataDirEmpty
@@ -67,34 +78,75 @@ func (a *Agent) decide(ctx context.Context, n node, found discovered, prev Journ
 			src.Request, src.Backup, src.Revision, src.Keys)
 		a.journal.State.Plan = &plan
 		a.log.Info("plan", "action", plan.Action, "reason", plan.Reason)
-		return plan, nil, nil
+		return plan, found, nil
 	}
 	if plan.Action == ActionNew && rep.State == DataDirEmpty && found.running == nil && p.Recovery.Auto() {
 		src, err := a.recoverySource(ctx, n)
 		if err != nil {
-			return Plan{}, nil, err
+			return Plan{}, found, err
 		}
 		if src != nil {
 			plan = recoveryPlan(src)
 		}
 	}
-	running := found.running
-	if needsRunningCluster(plan, running != nil) {
+	if needsRunningCluster(plan, found.running != nil) {
 		// Resuming a join while the cluster does not answer yet: wait for it.
 		if err := retry(ctx, a, "finding the running cluster to resume the join", func() error {
 			rc, err := a.probeCluster(ctx, n, addrsOf(candidates(p.Autoscaling, found.peers)))
 			if err == nil && rc == nil {
 				err = errors.New("no member answers yet")
 			}
-			running = rc
+			found.running = rc
 			return err
 		}); err != nil {
-			return Plan{}, nil, err
+			return Plan{}, found, err
 		}
 	}
 	a.journal.State.Plan = &plan
 	a.log.Info("plan", "action", plan.Action, "reason", plan.Reason)
-	return plan, running, nil
+	return plan, found, nil
+}
+
+// askRemembered looks for the running cluster at the members the data dir
+// lists (stored) that discovery did not ask, as etcd itself finds its peers
+// on a restart. It matters when every candidate of the payload is gone: an
+// autoscaling group whose seed instances were all replaced on new addresses,
+// and a member of it that left and boots again with its disk. A cluster
+// found there is merged into the firewall's peers like one discovery found.
+func (a *Agent) askRemembered(ctx context.Context, n node, found discovered, stored []StoredMember) (discovered, error) {
+	addrs := rememberedAddrs(stored, addrsOf(candidates(n.payload.Autoscaling, found.peers)))
+	if len(addrs) == 0 {
+		return found, nil
+	}
+	rc, err := a.probeCluster(ctx, n, addrs)
+	if err != nil || rc == nil {
+		return found, err
+	}
+	a.log.Info("found the running cluster at members the data dir remembers", "asked", addrs)
+	found.running = rc
+	found.peers = mergeMembers(found.peers, n.membersOf(rc.members))
+	return found, a.updateFirewallPeers(n, found.peers)
+}
+
+// rememberedAddrs are the addresses in the peer URLs of the members a data
+// dir lists, but for those already asked, in the order listed. A peer URL
+// whose host is a name, not an address, is passed over. It is pure.
+func rememberedAddrs(stored []StoredMember, asked []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, m := range stored {
+		for _, pu := range m.PeerURLs {
+			u, err := url.Parse(pu)
+			if err != nil {
+				continue
+			}
+			ip, err := netip.ParseAddr(u.Hostname())
+			if err != nil || slices.Contains(asked, ip) || slices.Contains(out, ip) {
+				continue
+			}
+			out = append(out, ip)
+		}
+	}
+	return out
 }
 
 // observe gathers what Decide looks at: the data dir's report, the

@@ -1,6 +1,10 @@
 package bootstrap
 
-import "testing"
+import (
+	"net/netip"
+	"slices"
+	"testing"
+)
 
 func TestListedUnderAnotherID(t *testing.T) {
 	const payloadID, dataDirID, recovered = 0x11, 0x22, 0x33
@@ -23,6 +27,39 @@ func TestListedUnderAnotherID(t *testing.T) {
 	} {
 		if got := listedUnderAnotherID(tc.action, tc.self, tc.listed, payloadID, tc.dataDir); got != tc.expected {
 			t.Errorf("%s: listedUnderAnotherID = %v, want %v", tc.name, got, tc.expected)
+		}
+	}
+}
+
+func TestRememberedAddrsAreTheDataDirsMembersNotAskedYet(t *testing.T) {
+	a := netip.MustParseAddr
+	member := func(urls ...string) StoredMember { return StoredMember{PeerURLs: urls} }
+	for _, tc := range []struct {
+		name   string
+		stored []StoredMember
+		asked  []netip.Addr
+		want   []netip.Addr
+	}{
+		{"no data dir", nil, []netip.Addr{a("10.0.1.11")}, nil},
+		{"every seed replaced: the members the disk lists",
+			[]StoredMember{member("https://10.0.1.21:2380"), member("https://10.0.1.23:2380")},
+			[]netip.Addr{a("10.0.1.11"), a("10.0.1.12"), a("10.0.1.13")},
+			[]netip.Addr{a("10.0.1.21"), a("10.0.1.23")}},
+		{"those already asked are not asked again",
+			[]StoredMember{member("https://10.0.1.11:2380"), member("https://10.0.1.21:2380")},
+			[]netip.Addr{a("10.0.1.11")},
+			[]netip.Addr{a("10.0.1.21")}},
+		{"two peer URLs, IPv6, a repeat",
+			[]StoredMember{member("https://10.0.1.21:2380", "https://[fd00::21]:2380"), member("https://10.0.1.21:2390")},
+			nil,
+			[]netip.Addr{a("10.0.1.21"), a("fd00::21")}},
+		{"a host name or a bad URL is passed over",
+			[]StoredMember{member("https://etcd-1.example.internal:2380", "::not a url", "https://10.0.1.22:2380")},
+			nil,
+			[]netip.Addr{a("10.0.1.22")}},
+	} {
+		if got := rememberedAddrs(tc.stored, tc.asked); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: rememberedAddrs = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -23,7 +23,8 @@ type upState struct {
 	// node is the payload step's.
 	node node
 	// found is the discovery step's; the plan step may find the running
-	// cluster a resumed join needs.
+	// cluster (at the members the data dir remembers, or for a resumed
+	// join).
 	found discovered
 	// own is this member's etcd when it still ran as the plan step looked.
 	own *ownEtcd
@@ -67,7 +68,7 @@ func (a *Agent) upSteps() []upStep {
 		{StepPlan, func(ctx context.Context, s upState) (upState, error) {
 			var err error
 			s.own = a.observeOwnEtcd(ctx, s.node)
-			s.plan, s.found.running, err = a.decide(ctx, s.node, s.found, s.prev, s.own)
+			s.plan, s.found, err = a.decide(ctx, s.node, s.found, s.prev, s.own)
 			return s, err
 		}},
 		{StepVersion, func(ctx context.Context, s upState) (upState, error) {

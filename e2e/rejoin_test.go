@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/etcdboot/etcdboot/bootstrap"
+	"github.com/etcdboot/etcdboot/e2e/testcluster"
 )
 
 // TestAMemberRemovedWhileCutOffRejoinsByItself: a member is cut off from
@@ -115,4 +117,42 @@ func containsStep(done []bootstrap.StepRecord, step bootstrap.Step) bool {
 		}
 	}
 	return false
+}
+
+// TestALeftSeedRejoinsThroughTheMembersItsDiskRemembers: every seed of a
+// group but one is replaced on a new address, then that last seed leaves
+// and boots again with its disk. No seed answers its discovery, so only
+// the members its data dir lists can tell it a cluster runs: its agent asks
+// them, moves the stale data dir aside and rejoins. Before, it kept the data
+// dir and stopped with "no running cluster confirms it is stale" (chaos
+// seed 3006 on a group of 5).
+func TestALeftSeedRejoinsThroughTheMembersItsDiskRemembers(t *testing.T) {
+	c := newGroup(t, 3, 11, 12, 13)
+	last := c.Nodes[1]
+	for dead, host := range map[*testcluster.Node]int{c.Nodes[0]: 14, c.Nodes[2]: 15} {
+		if _, err := c.ReplaceNode(dead, host); err != nil {
+			t.Fatalf("replace %s: %v", dead.Name, err)
+		}
+	}
+	assertVoters(t, c, last, "etcd-10-123-0-12", "etcd-10-123-0-14", "etcd-10-123-0-15")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := last.Host.Run(ctx, last.LeaveArgv()...); err != nil {
+		t.Fatalf("leave: %v\n%s", err, out)
+	}
+	_ = last.Kill()
+	if err := last.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := last.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := last.Journal()
+	if st.Plan.Action != bootstrap.ActionRejoin || len(st.MovedAside) != 1 {
+		t.Fatalf("the left seed: plan %+v moved aside %v, want rejoin with the old data dir kept", st.Plan, st.MovedAside)
+	}
+	if !strings.Contains(last.Agent.Tail(200), "found the running cluster at members the data dir remembers") {
+		t.Errorf("the agent did not say it found the cluster at the remembered members:\n%s", last.Agent.Tail(40))
+	}
+	assertVoters(t, c, c.Nodes[len(c.Nodes)-1], "etcd-10-123-0-12", "etcd-10-123-0-14", "etcd-10-123-0-15")
 }

@@ -83,7 +83,10 @@ func (f Fault) ends() bool {
 // chosen: not when it is the last live member on a seed address. A new
 // instance finds the group through the seeds alone (static seed
 // discovery): with no member left on one, new instances wait forever (a
-// limitation the suite found, and stays clear of to test the rest).
+// limitation the suite found, and stays clear of to test the rest). An
+// instance that comes back with its disk also asks the members its data
+// dir lists, so the last seed may leave and come back (seed 3006 found
+// that it could not).
 func (g *group) canEnd(n *testcluster.Node, already []*testcluster.Node) bool {
 	if !g.isSeed(n) {
 		return true
