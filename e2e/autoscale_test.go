@@ -146,25 +146,7 @@ func TestGroupMemberWithItsDiskRestartsAndARemovedOneRejoins(t *testing.T) {
 		t.Fatalf("reboot with disk: plan %+v, want restart", st.Plan)
 	}
 	// Removed from the cluster (its data dir stays), then booted again.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if out, err := n.Host.Run(ctx, n.LeaveArgv()...); err != nil {
-		t.Fatalf("leave: %v\n%s", err, out)
-	}
-	_ = n.Kill()
-	if err := n.StartAgent(); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.WaitHealthy(2 * time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := n.Journal()
-	if st.Plan.Action != bootstrap.ActionRejoin || len(st.MovedAside) != 1 {
-		t.Fatalf("removed member: plan %+v moved aside %v, want rejoin with the old data dir kept", st.Plan, st.MovedAside)
-	}
-	if _, err := os.Stat(st.MovedAside[0]); err != nil {
-		t.Fatalf("moved-aside data dir is gone: %v", err)
-	}
+	leaveAndRejoin(t, n)
 	assertVoters(t, c, c.Nodes[0], "etcd-10-123-0-11", "etcd-10-123-0-12", "etcd-10-123-0-13")
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -135,24 +136,35 @@ func TestALeftSeedRejoinsThroughTheMembersItsDiskRemembers(t *testing.T) {
 		}
 	}
 	assertVoters(t, c, last, "etcd-10-123-0-12", "etcd-10-123-0-14", "etcd-10-123-0-15")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if out, err := last.Host.Run(ctx, last.LeaveArgv()...); err != nil {
-		t.Fatalf("leave: %v\n%s", err, out)
-	}
-	_ = last.Kill()
-	if err := last.StartAgent(); err != nil {
-		t.Fatal(err)
-	}
-	if err := last.WaitHealthy(2 * time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := last.Journal()
-	if st.Plan.Action != bootstrap.ActionRejoin || len(st.MovedAside) != 1 {
-		t.Fatalf("the left seed: plan %+v moved aside %v, want rejoin with the old data dir kept", st.Plan, st.MovedAside)
-	}
+	leaveAndRejoin(t, last)
 	if !strings.Contains(last.Agent.Tail(200), "found the running cluster at members the data dir remembers") {
 		t.Errorf("the agent did not say it found the cluster at the remembered members:\n%s", last.Agent.Tail(40))
 	}
 	assertVoters(t, c, c.Nodes[len(c.Nodes)-1], "etcd-10-123-0-12", "etcd-10-123-0-14", "etcd-10-123-0-15")
+}
+
+// leaveAndRejoin has n leave its group (its data dir stays), boots it again
+// with its disk, and checks that it rejoined: plan rejoin, its old data dir
+// moved aside and kept.
+func leaveAndRejoin(t *testing.T, n *testcluster.Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := n.Host.Run(ctx, n.LeaveArgv()...); err != nil {
+		t.Fatalf("leave %s: %v\n%s", n.Name, err, out)
+	}
+	_ = n.Kill()
+	if err := n.StartAgent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WaitHealthy(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := n.Journal()
+	if st.Plan.Action != bootstrap.ActionRejoin || len(st.MovedAside) != 1 {
+		t.Fatalf("%s after its leave: plan %+v moved aside %v, want rejoin with the old data dir kept", n.Name, st.Plan, st.MovedAside)
+	}
+	if _, err := os.Stat(st.MovedAside[0]); err != nil {
+		t.Fatalf("%s's moved-aside data dir is gone: %v", n.Name, err)
+	}
 }
